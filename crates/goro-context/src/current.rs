@@ -1,0 +1,173 @@
+//! The thread-local view of "the coroutine running on this thread", which lets deep
+//! code (a channel receive, a mutex) suspend it without being handed a yielder.
+//!
+//! Every access to these thread-locals goes through an `#[inline(never)]` function.
+//! A coroutine that migrates (only with `allow_migration`) resumes on another thread,
+//! and LLVM assumes a function's thread pointer never changes: an inlined access could
+//! reuse the address of the *old* thread's variable after a suspension. Keeping each
+//! access in its own non-inlined call makes it recompute the address every time.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use corosensei::Yielder;
+
+use crate::{NotInCoroutine, Reason};
+
+/// What the running coroutine's code can see of itself. Lives inside its `Coroutine`
+/// and is pointed to by `CURRENT` only while that coroutine runs (or is being unwound),
+/// so the pointer is never stale.
+#[derive(Debug)]
+pub(crate) struct Info {
+    /// The yielder at the root of the coroutine's stack, written on first entry.
+    pub(crate) yielder: Cell<*const Yielder<(), Reason>>,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    /// Top of the coroutine's stack: identifies it to the overflow handler.
+    pub(crate) stack_top: usize,
+    /// Set while the coroutine is being force-unwound because it was dropped.
+    pub(crate) dropping: Cell<bool>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Info> = const { Cell::new(ptr::null()) };
+    static THREAD: Cell<u64> = const { Cell::new(0) };
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Sets the running coroutine, returning the previous one (a coroutine may resume
+/// another; the outer one is restored when the inner suspends).
+#[inline(never)]
+pub(crate) fn set_current(info: *const Info) -> *const Info {
+    CURRENT.with(|c| c.replace(info))
+}
+
+#[inline(never)]
+pub(crate) fn current_ptr() -> *const Info {
+    CURRENT.with(Cell::get)
+}
+
+/// This thread's id for home checks: unique for the life of the process (a thread id
+/// is never reused, unlike a thread-local's address). 0 means "not yet initialised".
+#[inline(never)]
+pub(crate) fn thread_id() -> u64 {
+    let id = THREAD.with(Cell::get);
+    if id != 0 { id } else { init_thread() }
+}
+
+#[cold]
+fn init_thread() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    crate::signal::init_thread();
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    THREAD.with(|t| t.set(id));
+    id
+}
+
+/// A fresh coroutine id. Ids are handed to threads in blocks of 1024 so that
+/// creating coroutines on several threads does not contend on one counter.
+pub(crate) fn next_id() -> u64 {
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    const BLOCK: u64 = 1024;
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
+
+/// Suspends the coroutine running on this thread, handing `reason` to whoever resumed
+/// it. Returns when it is resumed again (possibly much later).
+///
+/// # Examples
+///
+/// ```
+/// use goro_context::{Coroutine, Reason, Resumed};
+///
+/// let mut co = Coroutine::new(|| {
+///     // Deep inside ordinary code, without a yielder in hand:
+///     goro_context::suspend(Reason::Park).unwrap();
+///     7
+/// })?;
+/// assert!(matches!(co.resume(), Ok(Resumed::Suspended(Reason::Park))));
+/// assert!(matches!(co.resume(), Ok(Resumed::Finished(Ok(7)))));
+/// // On a plain thread there is nothing to suspend:
+/// assert!(goro_context::suspend(Reason::Yield).is_err());
+/// # Ok::<(), goro_context::StackError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`NotInCoroutine`] when called on a plain thread (no coroutine is running).
+pub fn suspend(reason: Reason) -> Result<(), NotInCoroutine> {
+    let info = current_ptr();
+    if info.is_null() {
+        return Err(NotInCoroutine);
+    }
+    // SAFETY: CURRENT is non-null only while the coroutine that owns this Info is
+    // running (or being unwound) on this thread, inside `resume`/drop, which keeps the
+    // Coroutine (and so the Info) in place. The yielder was written on first entry,
+    // before any user code ran, and lives at the root of the coroutine's own stack:
+    // the very stack we are running on.
+    let yielder = unsafe { &*(*info).yielder.get() };
+    yielder.suspend(reason);
+    Ok(())
+}
+
+/// Whether the caller is running inside a coroutine.
+pub fn in_coroutine() -> bool {
+    !current_ptr().is_null()
+}
+
+/// Identity of the running coroutine, as seen from inside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Current {
+    id: u64,
+    name: Option<Arc<str>>,
+}
+
+impl Current {
+    /// The coroutine's id, unique within the process and never 0.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name given at creation, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The running coroutine's id and name, or `None` on a plain thread.
+///
+/// # Examples
+///
+/// ```
+/// let mut co = goro_context::Builder::new()
+///     .name("worker-7")
+///     .spawn(|| goro_context::current().unwrap().name().map(str::to_owned))?;
+/// assert!(matches!(co.resume(), Ok(goro_context::Resumed::Finished(Ok(Some(n)))) if n == "worker-7"));
+/// assert!(goro_context::current().is_none());
+/// # Ok::<(), goro_context::StackError>(())
+/// ```
+pub fn current() -> Option<Current> {
+    let info = current_ptr();
+    // SAFETY: as in `suspend`: a non-null CURRENT points at the running coroutine's
+    // Info, which stays in place while it runs.
+    unsafe { info.as_ref() }.map(|info| Current {
+        id: info.id,
+        name: info.name.clone(),
+    })
+}
+
+/// Whether the running coroutine is being unwound because it was dropped.
+pub(crate) fn dropping() -> bool {
+    // SAFETY: as in `current`.
+    unsafe { current_ptr().as_ref() }.is_some_and(|info| info.dropping.get())
+}

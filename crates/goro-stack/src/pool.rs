@@ -1,0 +1,292 @@
+//! Pooling: a per-thread cache per size class in front of one shared free list.
+//!
+//! The hot path (`Stack::new` and drop on a thread whose cache has a slot or room) is a
+//! `Vec::pop`/`Vec::push` in a thread-local: no lock and no read-modify-write atomic.
+//! Only plain stores of the cache length, for [`stats`](crate::stats).
+//!
+//! Slow paths, all batched to half a cache at a time:
+//! 1. The cache is empty: take slots from the shared list, else carve new ones.
+//! 2. The cache is full: move its coldest half to the shared list, trimming each slot
+//!    (`MADV_DONTNEED` below its top pages) so that one deep call does not pin memory
+//!    for as long as the slot sits in a pool.
+//! 3. The thread exits: its cache goes to the shared list, trimmed.
+//!
+//! So every slot in the shared list is trimmed; slots in a thread cache are warm and
+//! may hold pages from deep use until [`trim_cache`](crate::trim_cache) or overflow.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use crate::arena::{Carver, nonnull};
+use crate::size::{CLASSES, SizeClass};
+use crate::{Config, GuardMechanism, StackError, Stats, sys};
+
+/// Pages at the top of a slot kept resident when it is trimmed: what a typical
+/// coroutine touches, so reuse does not page-fault.
+const KEEP_PAGES: usize = 2;
+
+/// A thread cache holds at most this many bytes of stack per class (and at most
+/// [`MAX_CACHED`] slots), so deep use pins a bounded amount of memory per thread.
+const CACHE_BYTES: usize = 4 << 20;
+const MAX_CACHED: usize = 64;
+
+pub(crate) struct Pool {
+    pub(crate) guard: GuardMechanism,
+    pub(crate) page: usize,
+    carver: Mutex<Carver>,
+    /// Trimmed free slots, by class, as low addresses.
+    shared: [Mutex<Vec<usize>>; CLASSES],
+    /// Every thread cache's per-class lengths, for stats.
+    caches: Mutex<Vec<Weak<CacheCounts>>>,
+}
+
+static POOL: OnceLock<Result<Pool, String>> = OnceLock::new();
+
+/// The page size, cached for `Stack`'s address arithmetic. Set before any slot exists.
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn page() -> usize {
+    PAGE.load(Ordering::Relaxed)
+}
+
+/// The process's pool, initialised from the environment on first use.
+pub(crate) fn pool() -> Result<&'static Pool, StackError> {
+    POOL.get_or_init(|| Pool::new(Config::new()))
+        .as_ref()
+        .map_err(|msg| StackError::Config(msg.clone()))
+}
+
+pub(crate) fn configure(config: Config) -> Result<(), StackError> {
+    let mut fresh = false;
+    let result = POOL.get_or_init(|| {
+        fresh = true;
+        Pool::new(config)
+    });
+    match result {
+        Err(msg) => Err(StackError::Config(msg.clone())),
+        Ok(_) if fresh => Ok(()),
+        Ok(_) => Err(StackError::Config(
+            "goro_stack::configure must be called before the first stack is allocated".into(),
+        )),
+    }
+}
+
+impl Pool {
+    fn new(config: Config) -> Result<Pool, String> {
+        let config = config.with_env().map_err(|e| e.to_string())?;
+        let supported = sys::probe_guard_install();
+        let guard = match config.guard {
+            Some(GuardMechanism::MadviseGuard) if !supported => {
+                return Err("GORO_STACK_GUARD=madvise: this kernel does not support \
+                            MADV_GUARD_INSTALL (Linux 6.13+); use mprotect"
+                    .into());
+            }
+            Some(guard) => guard,
+            None if supported => GuardMechanism::MadviseGuard,
+            None => GuardMechanism::Mprotect,
+        };
+        let max_map_count = sys::max_map_count().unwrap_or(65530);
+        let limit = config
+            .mapping_limit
+            .unwrap_or(max_map_count - max_map_count / 16);
+        let page = sys::page_size();
+        PAGE.store(page, Ordering::Relaxed);
+        Ok(Pool {
+            guard,
+            page,
+            carver: Mutex::new(Carver::new(guard, page, limit, max_map_count)),
+            shared: [const { Mutex::new(Vec::new()) }; CLASSES],
+            caches: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn carver(&self) -> MutexGuard<'_, Carver> {
+        self.carver.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shared(&self, class: SizeClass) -> MutexGuard<'_, Vec<usize>> {
+        self.shared[class.index()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves up to `want` free slots into `out`: trimmed ones from the shared list
+    /// first, else freshly carved ones.
+    fn take(&self, class: SizeClass, want: usize, out: &mut Vec<usize>) -> Result<(), StackError> {
+        {
+            let mut shared = self.shared(class);
+            let n = want.min(shared.len());
+            let from = shared.len() - n;
+            out.extend(shared.drain(from..));
+        }
+        if out.is_empty() {
+            self.carver().carve(class, want, out)?;
+        }
+        Ok(())
+    }
+
+    /// Trims the slots and puts them on the shared list.
+    fn give(&self, class: SizeClass, slots: impl ExactSizeIterator<Item = usize>) {
+        let mut trimmed = Vec::with_capacity(slots.len());
+        for low in slots {
+            self.trim(class, low);
+            trimmed.push(low);
+        }
+        self.shared(class).extend(trimmed);
+    }
+
+    /// Returns the pages of a free slot below its top `KEEP_PAGES` to the kernel.
+    fn trim(&self, class: SizeClass, low: usize) {
+        let bottom = low + self.page;
+        let len = class.usable().saturating_sub(KEEP_PAGES * self.page);
+        if len > 0 {
+            // SAFETY: the slot is free (owned by the pool, not by any Stack), so nobody
+            // reads its memory again before it is handed out as a fresh stack.
+            unsafe { sys::discard(nonnull(bottom), len) };
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let carver = self.carver();
+        let carved: usize = carver.carved.iter().sum();
+        let shared: usize = self
+            .shared
+            .iter()
+            .map(|m| m.lock().map_or(0, |v| v.len()))
+            .sum();
+        let mut cached = 0;
+        self.caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|weak| {
+                let Some(counts) = weak.upgrade() else {
+                    return false;
+                };
+                cached += counts
+                    .0
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .sum::<usize>();
+                true
+            });
+        let pooled = shared + cached;
+        Stats {
+            guard: self.guard,
+            live: carved.saturating_sub(pooled),
+            pooled,
+            bytes_reserved: carver.bytes_reserved,
+            mappings: carver.mappings,
+            mapping_limit: carver.limit,
+            max_map_count: carver.max_map_count,
+        }
+    }
+}
+
+/// Per-class lengths of one thread's cache. Written only by the owning thread with
+/// plain (Relaxed) stores; read by `stats` on any thread.
+struct CacheCounts([AtomicUsize; CLASSES]);
+
+struct LocalCache {
+    slots: [Vec<usize>; CLASSES],
+    counts: Option<Arc<CacheCounts>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<LocalCache> = const {
+        RefCell::new(LocalCache { slots: [const { Vec::new() }; CLASSES], counts: None })
+    };
+}
+
+fn cache_cap(class: SizeClass) -> usize {
+    (CACHE_BYTES / class.usable()).min(MAX_CACHED)
+}
+
+impl LocalCache {
+    fn publish(&mut self, pool: &Pool, class: SizeClass) {
+        let counts = self.counts.get_or_insert_with(|| {
+            let counts = Arc::new(CacheCounts([const { AtomicUsize::new(0) }; CLASSES]));
+            pool.caches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::downgrade(&counts));
+            counts
+        });
+        counts.0[class.index()].store(self.slots[class.index()].len(), Ordering::Relaxed);
+    }
+
+    fn pop(&mut self, pool: &Pool, class: SizeClass) -> Result<usize, StackError> {
+        let slots = &mut self.slots[class.index()];
+        let low = match slots.pop() {
+            Some(low) => low,
+            None => {
+                pool.take(class, (cache_cap(class) / 2).max(1), slots)?;
+                slots
+                    .pop()
+                    .expect("take returns at least one slot or an error")
+            }
+        };
+        self.publish(pool, class);
+        Ok(low)
+    }
+
+    fn push(&mut self, pool: &Pool, class: SizeClass, low: usize) {
+        let cap = cache_cap(class);
+        if cap == 0 {
+            // Classes too large to cache (> 4 MiB) go straight back, trimmed.
+            pool.give(class, std::iter::once(low));
+            return;
+        }
+        let slots = &mut self.slots[class.index()];
+        if slots.len() >= cap {
+            // Overflow: the coldest half (the bottom of the LIFO) goes to the shared list.
+            pool.give(class, slots.drain(..(cap / 2).max(1)));
+        }
+        slots.push(low);
+        self.publish(pool, class);
+    }
+}
+
+impl Drop for LocalCache {
+    fn drop(&mut self) {
+        if let Ok(pool) = pool() {
+            for (index, slots) in self.slots.iter_mut().enumerate() {
+                pool.give(SizeClass(index as u8), slots.drain(..));
+            }
+        }
+    }
+}
+
+pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
+    let pool = pool()?;
+    CACHE
+        .try_with(|cache| cache.borrow_mut().pop(pool, class))
+        .unwrap_or_else(|_| {
+            // This thread's cache is already destroyed (we are in a TLS destructor).
+            let mut one = Vec::with_capacity(1);
+            pool.take(class, 1, &mut one)?;
+            Ok(one[0])
+        })
+}
+
+pub(crate) fn free(class: SizeClass, low: usize) {
+    let pool = pool().expect("a stack exists, so the pool was initialised");
+    if CACHE
+        .try_with(|cache| cache.borrow_mut().push(pool, class, low))
+        .is_err()
+    {
+        pool.give(class, std::iter::once(low));
+    }
+}
+
+/// Trims every slot in the calling thread's cache.
+pub(crate) fn trim_cache() {
+    let Ok(pool) = pool() else { return };
+    let _ = CACHE.try_with(|cache| {
+        for (index, slots) in cache.borrow().slots.iter().enumerate() {
+            for &low in slots {
+                pool.trim(SizeClass(index as u8), low);
+            }
+        }
+    });
+}
