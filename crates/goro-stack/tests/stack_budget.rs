@@ -5,13 +5,20 @@
 use goro_stack::{Config, GuardMechanism, Stack, StackError};
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 #[test]
 fn exhausting_the_budget_is_a_clear_error() {
-    goro_stack::configure(Config::new().guard(GuardMechanism::Mprotect).mapping_limit(101))
-        .unwrap();
+    goro_stack::configure(
+        Config::new()
+            .guard(GuardMechanism::Mprotect)
+            .mapping_limit(101),
+    )
+    .unwrap();
     let before = mappings();
     let mut stacks = Vec::new();
     let err = loop {
@@ -28,9 +35,19 @@ fn exhausting_the_budget_is_a_clear_error() {
     assert!(stats.mappings <= 101);
     // mprotect guards really split the mapping: about two VMAs per stack.
     let grown = mappings() - before;
-    assert!(grown >= 90, "50 mprotect guards added only {grown} mappings");
+    assert!(
+        grown >= 90,
+        "50 mprotect guards added only {grown} mappings"
+    );
 
-    assert!(matches!(err, StackError::MapBudget { limit: 101, stacks: 50, .. }));
+    assert!(matches!(
+        err,
+        StackError::MapBudget {
+            limit: 101,
+            stacks: 50,
+            ..
+        }
+    ));
     let msg = err.to_string();
     let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap();
     assert!(msg.contains("vm.max_map_count"), "{msg}");
@@ -44,6 +61,8 @@ fn exhausting_the_budget_is_a_clear_error() {
     let again = Stack::new(16 * 1024).expect("a freed slot comes back");
     assert_eq!(again.size(), 16 * 1024);
     // The second configure is refused with a reason.
-    let late = goro_stack::configure(Config::new()).unwrap_err().to_string();
+    let late = goro_stack::configure(Config::new())
+        .unwrap_err()
+        .to_string();
     assert!(late.contains("before the first stack"), "{late}");
 }

@@ -11,7 +11,10 @@ fn an_invalid_guard_setting_names_the_variable() {
     let err = Stack::new(64 * 1024).unwrap_err();
     assert!(matches!(err, StackError::Config(_)));
     let msg = err.to_string();
-    assert!(msg.contains("GORO_STACK_GUARD") && msg.contains("sometimes"), "{msg}");
+    assert!(
+        msg.contains("GORO_STACK_GUARD") && msg.contains("sometimes"),
+        "{msg}"
+    );
     // It stays an error: no stack is handed out under a configuration nobody asked for.
     assert!(Stack::new(64 * 1024).is_err());
     assert!(goro_stack::stats().is_err());

@@ -9,7 +9,10 @@ use goro_stack::{DEFAULT_STACK_SIZE, GuardMechanism, Stack, StackError};
 static MEASURE: Mutex<()> = Mutex::new(());
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 fn rss_bytes() -> usize {
@@ -24,7 +27,11 @@ fn a_dropped_stack_is_reused_warm() {
     let addr = first.top();
     drop(first);
     let second = Stack::new(DEFAULT_STACK_SIZE).unwrap();
-    assert_eq!(second.top(), addr, "LIFO thread cache hands back the warm slot");
+    assert_eq!(
+        second.top(),
+        addr,
+        "LIFO thread cache hands back the warm slot"
+    );
 }
 
 #[test]
@@ -40,8 +47,15 @@ fn geometry_is_guard_then_usable() {
     assert_eq!(top - bottom, 128 * 1024);
     assert_eq!(top % 4096, 0);
     let hit = goro_stack::guard_hit(guard + 100).expect("the guard page is recognised");
-    assert_eq!((hit.stack_bottom, hit.stack_top, hit.stack_size), (bottom, top, 128 * 1024));
-    assert_eq!(goro_stack::guard_hit(bottom), None, "usable memory is not a guard");
+    assert_eq!(
+        (hit.stack_bottom, hit.stack_top, hit.stack_size),
+        (bottom, top, 128 * 1024)
+    );
+    assert_eq!(
+        goro_stack::guard_hit(bottom),
+        None,
+        "usable memory is not a guard"
+    );
     assert_eq!(goro_stack::guard_hit(top - 1), None);
     let local = 0u8;
     assert_eq!(goro_stack::guard_hit(&local as *const u8 as usize), None);
@@ -64,7 +78,11 @@ fn bad_sizes_are_errors_not_panics() {
         let io: std::io::Error = err.into();
         assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
     }
-    assert_eq!(Stack::new(1 << 30).unwrap().size(), 1 << 30, "1 GiB itself is fine");
+    assert_eq!(
+        Stack::new(1 << 30).unwrap().size(),
+        1 << 30,
+        "1 GiB itself is fine"
+    );
 }
 
 #[test]
@@ -133,5 +151,9 @@ fn a_million_guarded_slots_cost_few_mappings() {
     for stack in stacks.iter().step_by(9973) {
         assert!(goro_stack::guard_hit(stack.guard().as_ptr() as usize).is_some());
     }
-    eprintln!("1M stacks: {} new mappings, {} accounted", after - before, stats.mappings);
+    eprintln!(
+        "1M stacks: {} new mappings, {} accounted",
+        after - before,
+        stats.mappings
+    );
 }
