@@ -23,8 +23,9 @@
 //!
 //! Sizes are rounded up to powers of two from 16 KiB to 1 GiB ([`DEFAULT_STACK_SIZE`]
 //! is 64 KiB). Freed stacks go to a per-thread cache (no lock, no atomic
-//! read-modify-write) in front of a shared free list; slots leaving a cache are trimmed
-//! with `MADV_DONTNEED` so a deep call does not pin memory forever.
+//! read-modify-write) in front of a shared free list. Free stacks are trimmed with
+//! `MADV_DONTNEED` in batches ([`trim_cache`], [`trim_shared`]) so a deep call does not
+//! pin memory forever.
 //!
 //! # Examples
 //!
@@ -221,9 +222,8 @@ pub fn configure(config: Config) -> Result<(), StackError> {
 /// Returns to the kernel the pages of every stack in the calling thread's cache,
 /// except the top two pages of each.
 ///
-/// Stacks leaving a thread's cache are trimmed anyway; a scheduler calls this when a
-/// worker goes idle so that slots kept warm for reuse do not hold on to memory from a
-/// deep call.
+/// A scheduler calls this when a worker goes idle, so that stacks kept warm for reuse
+/// do not hold on to memory from a deep call.
 ///
 /// # Examples
 ///
@@ -234,4 +234,23 @@ pub fn configure(config: Config) -> Result<(), StackError> {
 /// ```
 pub fn trim_cache() {
     pool::trim_cache();
+}
+
+/// Returns to the kernel the pages of every free stack that came back to the shared
+/// free list since the last call, except the top two pages of each.
+///
+/// Stacks reach the shared list when a thread's cache overflows or the thread exits.
+/// Trimming them costs a syscall per stack, so it is not done on the way in; a
+/// scheduler's monitor thread calls this periodically. Returns at once if there is
+/// nothing to trim.
+///
+/// # Examples
+///
+/// ```
+/// // A thread that used deep stacks exits: its cached stacks go to the shared list.
+/// std::thread::spawn(|| drop(goro_stack::Stack::new(1 << 20))).join().unwrap();
+/// goro_stack::trim_shared();
+/// ```
+pub fn trim_shared() {
+    pool::trim_shared();
 }

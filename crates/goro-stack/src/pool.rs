@@ -5,14 +5,18 @@
 //! Only plain stores of the cache length, for [`stats`](crate::stats).
 //!
 //! Slow paths, all batched to half a cache at a time:
-//! 1. The cache is empty: take slots from the shared list, else carve new ones.
-//! 2. The cache is full: move its coldest half to the shared list, trimming each slot
-//!    (`MADV_DONTNEED` below its top pages) so that one deep call does not pin memory
-//!    for as long as the slot sits in a pool.
-//! 3. The thread exits: its cache goes to the shared list, trimmed.
+//! 1. The cache is empty: take slots from the shared list (warm ones first: their top
+//!    pages are still resident, so reuse does not fault), else carve new ones.
+//! 2. The cache is full: move its coldest half to the shared list's *dirty* side.
+//! 3. The thread exits: its whole cache goes to the dirty side.
 //!
-//! So every slot in the shared list is trimmed; slots in a thread cache are warm and
-//! may hold pages from deep use until [`trim_cache`](crate::trim_cache) or overflow.
+//! Trimming (`MADV_DONTNEED` below a slot's top pages, so that one deep call does not pin
+//! memory for as long as the slot sits in a pool) is a syscall per slot, so it stays off
+//! these paths. [`trim_shared`](crate::trim_shared) trims the dirty side (a scheduler's
+//! monitor thread calls it periodically) and [`trim_cache`](crate::trim_cache) the
+//! calling thread's cache (a worker calls it when it goes idle). Stacks that move between
+//! threads, as coroutines spawned on one worker and finished on another do, then cost
+//! two uncontended lock operations per 32 stacks and no syscall.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,8 +39,10 @@ pub(crate) struct Pool {
     pub(crate) guard: GuardMechanism,
     pub(crate) page: usize,
     carver: Mutex<Carver>,
-    /// Trimmed free slots, by class, as low addresses.
-    shared: [Mutex<Vec<usize>>; CLASSES],
+    /// Free slots, by class, as low addresses.
+    shared: [Mutex<Shared>; CLASSES],
+    /// Slots on the dirty side of any shared list; lets `trim_shared` return at once.
+    dirty: AtomicUsize,
     /// Every thread cache's per-class lengths, for stats.
     caches: Mutex<Vec<Weak<CacheCounts>>>,
 }
@@ -96,7 +102,13 @@ impl Pool {
             guard,
             page,
             carver: Mutex::new(Carver::new(guard, page, limit, max_map_count)),
-            shared: [const { Mutex::new(Vec::new()) }; CLASSES],
+            shared: [const {
+                Mutex::new(Shared {
+                    dirty: Vec::new(),
+                    clean: Vec::new(),
+                })
+            }; CLASSES],
+            dirty: AtomicUsize::new(0),
             caches: Mutex::new(Vec::new()),
         })
     }
@@ -105,20 +117,25 @@ impl Pool {
         self.carver.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn shared(&self, class: SizeClass) -> MutexGuard<'_, Vec<usize>> {
+    fn shared(&self, class: SizeClass) -> MutexGuard<'_, Shared> {
         self.shared[class.index()]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Moves up to `want` free slots into `out`: trimmed ones from the shared list
-    /// first, else freshly carved ones.
+    /// Moves up to `want` free slots into `out`: from the shared list (dirty, i.e.
+    /// warm, ones first), else freshly carved ones.
     fn take(&self, class: SizeClass, want: usize, out: &mut Vec<usize>) -> Result<(), StackError> {
         {
             let mut shared = self.shared(class);
-            let n = want.min(shared.len());
-            let from = shared.len() - n;
-            out.extend(shared.drain(from..));
+            let from_dirty = want.min(shared.dirty.len());
+            let at = shared.dirty.len() - from_dirty;
+            out.extend(shared.dirty.drain(at..));
+            // Relaxed: a hint for `trim_shared`, exact under the shared lists' locks.
+            self.dirty.fetch_sub(from_dirty, Ordering::Relaxed);
+            let from_clean = (want - from_dirty).min(shared.clean.len());
+            let at = shared.clean.len() - from_clean;
+            out.extend(shared.clean.drain(at..));
         }
         if out.is_empty() {
             self.carver().carve(class, want, out)?;
@@ -126,14 +143,30 @@ impl Pool {
         Ok(())
     }
 
-    /// Trims the slots and puts them on the shared list.
+    /// Puts slots on the shared list's dirty side, untrimmed.
     fn give(&self, class: SizeClass, slots: impl ExactSizeIterator<Item = usize>) {
-        let mut trimmed = Vec::with_capacity(slots.len());
-        for low in slots {
-            self.trim(class, low);
-            trimmed.push(low);
+        let n = slots.len();
+        self.shared(class).dirty.extend(slots);
+        self.dirty.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Trims every dirty slot in the shared lists. The syscalls run without the lock.
+    pub(crate) fn trim_shared(&self) {
+        if self.dirty.load(Ordering::Relaxed) == 0 {
+            return;
         }
-        self.shared(class).extend(trimmed);
+        for index in 0..CLASSES {
+            let class = SizeClass(index as u8);
+            let dirty = std::mem::take(&mut self.shared(class).dirty);
+            if dirty.is_empty() {
+                continue;
+            }
+            self.dirty.fetch_sub(dirty.len(), Ordering::Relaxed);
+            for &low in &dirty {
+                self.trim(class, low);
+            }
+            self.shared(class).clean.extend(dirty);
+        }
     }
 
     /// Returns the pages of a free slot below its top `KEEP_PAGES` to the kernel.
@@ -153,7 +186,7 @@ impl Pool {
         let shared: usize = self
             .shared
             .iter()
-            .map(|m| m.lock().map_or(0, |v| v.len()))
+            .map(|m| m.lock().map_or(0, |s| s.dirty.len() + s.clean.len()))
             .sum();
         let mut cached = 0;
         self.caches
@@ -181,6 +214,13 @@ impl Pool {
             max_map_count: carver.max_map_count,
         }
     }
+}
+
+/// One class's shared free list. `dirty` slots came back from a thread cache and may
+/// hold pages from deep use; `clean` ones are trimmed.
+struct Shared {
+    dirty: Vec<usize>,
+    clean: Vec<usize>,
 }
 
 /// Per-class lengths of one thread's cache. Written only by the owning thread with
@@ -233,8 +273,10 @@ impl LocalCache {
     fn push(&mut self, pool: &Pool, class: SizeClass, low: usize) {
         let cap = cache_cap(class);
         if cap == 0 {
-            // Classes too large to cache (> 4 MiB) go straight back, trimmed.
-            pool.give(class, std::iter::once(low));
+            // Classes too large to cache (> 4 MiB) go straight back, trimmed now: one
+            // deep use of such a stack can hold many megabytes.
+            pool.trim(class, low);
+            pool.shared(class).clean.push(low);
             return;
         }
         let slots = &mut self.slots[class.index()];
@@ -276,6 +318,13 @@ pub(crate) fn free(class: SizeClass, low: usize) {
         .is_err()
     {
         pool.give(class, std::iter::once(low));
+    }
+}
+
+/// Trims the shared lists' dirty slots.
+pub(crate) fn trim_shared() {
+    if let Ok(pool) = pool() {
+        pool.trim_shared();
     }
 }
 

@@ -157,3 +157,23 @@ fn a_million_guarded_slots_cost_few_mappings() {
         stats.mappings
     );
 }
+
+#[test]
+fn stacks_freed_by_an_exited_thread_are_trimmed_by_trim_shared() {
+    let _guard = MEASURE.lock().unwrap();
+    let before = rss_bytes();
+    std::thread::spawn(|| {
+        let stacks: Vec<Stack> = (0..4).map(|_| Stack::new(1 << 20).unwrap()).collect();
+        for stack in &stacks {
+            // SAFETY: the stack's own usable memory.
+            unsafe { std::ptr::write_bytes(stack.bottom().as_ptr(), 1, stack.size()) };
+        }
+    })
+    .join()
+    .unwrap();
+    let dirty = rss_bytes();
+    assert!(dirty >= before + (3 << 20), "{before} -> {dirty}");
+    goro_stack::trim_shared();
+    let trimmed = rss_bytes();
+    assert!(trimmed + (3 << 20) <= dirty, "RSS should fall by ~4 MiB: {dirty} -> {trimmed}");
+}
