@@ -1,0 +1,160 @@
+//! The blocking pool: threads that run known-blocking code (`blocking(f)`) while the
+//! coroutine that asked waits parked, so its worker keeps running other coroutines.
+//!
+//! Threads are started on demand (at most `MAX_THREADS`) and exit after `KEEP_ALIVE`
+//! without work.
+
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::loom::{Condvar, Mutex};
+use crate::park::{self, Unparker};
+use crate::worker;
+
+const MAX_THREADS: usize = 512;
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+pub(crate) struct BlockingPool {
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+struct State {
+    queue: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+}
+
+impl BlockingPool {
+    pub(crate) fn new() -> BlockingPool {
+        BlockingPool {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: 0,
+                threads: 0,
+            }),
+            work: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).threads
+    }
+
+    fn submit(&'static self, job: Job) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.queue.push_back(job);
+        if state.idle > 0 {
+            self.work.notify_one();
+        } else if state.threads < MAX_THREADS {
+            state.threads += 1;
+            let spawned = thread::Builder::new()
+                .name("goro-blocking".into())
+                .spawn(move || self.serve());
+            if spawned.is_err() {
+                state.threads -= 1; // the queued job waits for an existing thread
+            }
+        }
+    }
+
+    fn serve(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                job();
+                state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            state.idle += 1;
+            let (next, timeout) = self
+                .work
+                .wait_timeout(state, KEEP_ALIVE)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            state.idle -= 1;
+            if timeout.timed_out() && state.queue.is_empty() {
+                state.threads -= 1;
+                return;
+            }
+        }
+    }
+}
+
+/// Where a blocking job leaves its result.
+struct Done<T> {
+    result: Mutex<Option<thread::Result<T>>>,
+    finished: Condvar,
+    waiter: Unparker,
+}
+
+/// Runs `f` on the blocking pool while the calling coroutine parks; on a plain thread
+/// just calls `f`. A panic in `f` resumes in the caller.
+///
+/// `f` may borrow from the caller's stack: the caller does not return, and is never
+/// unwound, before `f` has finished.
+///
+/// # Panics
+///
+/// Re-raises a panic from `f`. Panics if the runtime's configuration is invalid.
+pub fn blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    if worker::with_current_task(|_| ()).is_none() {
+        return f();
+    }
+    let rt = worker::runtime().expect("a coroutine is running, so the runtime started");
+    let done = Arc::new(Done {
+        result: Mutex::new(None),
+        finished: Condvar::new(),
+        waiter: park::current_unparker(),
+    });
+    let job = {
+        let done = done.clone();
+        move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            *done.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            done.finished.notify_all();
+            done.waiter.unpark();
+        }
+    };
+    let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
+    // SAFETY: only the lifetime is changed. The job may borrow from this frame; this
+    // function does not return before the job has stored its result (the loop below),
+    // and if it unwinds instead (the coroutine is being dropped while parked), the
+    // `WaitForJob` guard blocks this thread until the job has finished.
+    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
+    rt.blocking.submit(job);
+    let guard = WaitForJob(&done);
+    let result = loop {
+        if let Some(result) = done.result.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            break result;
+        }
+        park::park();
+    };
+    std::mem::forget(guard);
+    result.unwrap_or_else(|payload| panic::resume_unwind(payload))
+}
+
+struct WaitForJob<'a, T>(&'a Done<T>);
+
+impl<T> Drop for WaitForJob<'_, T> {
+    fn drop(&mut self) {
+        // Only reached while unwinding out of `blocking`: wait, blocking the thread.
+        let mut result = self.0.result.lock().unwrap_or_else(|e| e.into_inner());
+        while result.is_none() {
+            result = self
+                .0
+                .finished
+                .wait(result)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The M:N scheduler of goro: Go's G/M/P model for Rust coroutines.
+//!
+//! - **G**, a coroutine: a goro-context `Coroutine` plus its scheduling state (task.rs).
+//! - **M**, a worker thread, resuming one G at a time (worker.rs).
+//! - **P**, the run queues and timers a worker schedules from; one per worker.
+//!
+//! Runnable Gs wait in per-worker queues; idle workers steal unstarted Gs from each
+//! other and park when there is nothing to do, without ever missing a wakeup (the
+//! protocol is written out at the top of worker.rs). A G that blocks *parks*: it
+//! suspends, and whoever makes it ready later (a channel, a lock, a timer) *unparks* it
+//! with its [`Unparker`], from any thread. Once started, a G stays on its worker's
+//! thread (its home) unless the runtime was configured with
+//! [`Config::allow_migration`]. A monitor thread (sysmon.rs) keeps the runtime moving
+//! when a worker is stuck in one G. [`blocking`] runs known-blocking code on a separate
+//! pool.
+//!
+//! This crate is the engine; the `goro` crate is the user-facing API built on it
+//! (`go!`, `JoinHandle`, channels, sync, net).
+//!
+//! # Examples
+//!
+//! ```
+//! use goro_sched::{SpawnOptions, spawn};
+//!
+//! let handle = spawn(SpawnOptions::default(), || {
+//!     goro_sched::yield_now();
+//!     6 * 7
+//! })?;
+//! assert_eq!(handle.join().unwrap(), 42);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod blocking;
+mod config;
+mod loom;
+mod park;
+mod sysmon;
+mod task;
+mod timer;
+mod worker;
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use blocking::blocking;
+pub use config::{Config, ConfigError, MAX_WORKERS};
+pub use park::{Unparker, current_unparker, park, park_until};
+pub use timer::TimerHandle;
+
+use task::Task;
+
+/// Starts the runtime with `config`. Must be called before anything is spawned (the
+/// runtime otherwise starts itself from the environment on first use).
+///
+/// # Errors
+///
+/// A [`ConfigError`] if the configuration is invalid or the runtime already runs.
+pub fn init(config: Config) -> Result<(), ConfigError> {
+    worker::init(config)
+}
+
+/// The running runtime's configuration, starting the runtime if needed.
+///
+/// # Errors
+///
+/// A [`ConfigError`] if the environment's configuration is invalid.
+pub fn config() -> Result<Config, ConfigError> {
+    worker::runtime().map(|rt| rt.config.clone())
+}
+
+/// How to spawn one coroutine.
+#[derive(Clone, Debug, Default)]
+pub struct SpawnOptions {
+    /// Shown by `current()` and in the stack-overflow message.
+    pub name: Option<Arc<str>>,
+    /// Stack size in bytes; the runtime's default if `None`.
+    pub stack_size: Option<usize>,
+    /// Keep the coroutine on the worker it starts on even when the runtime allows
+    /// migration (Go's `LockOSThread`). Without migration every coroutine is pinned.
+    pub pinned: bool,
+}
+
+/// Spawns a coroutine running `f`. It starts on the calling worker's queue (from a
+/// coroutine) or the global queue (from a plain thread), unless an idle worker steals
+/// it first.
+///
+/// # Errors
+///
+/// - `InvalidInput` if the runtime's configuration (environment) is invalid or the
+///   stack size is.
+/// - `OutOfMemory` if the kernel's mapping budget for stacks is exhausted; the message
+///   names `vm.max_map_count`.
+pub fn spawn<F, T>(options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = worker::runtime()?;
+    let mut builder =
+        goro_context::Builder::new().stack_size(options.stack_size.unwrap_or(rt.config.stack_size));
+    if let Some(name) = options.name {
+        builder = builder.name(name);
+    }
+    let mut coroutine = builder.spawn(move || Box::new(f()) as task::Output)?;
+    let migratable = rt.config.allow_migration && !options.pinned;
+    if migratable {
+        // SAFETY: the user opted the runtime into migration through the `unsafe`
+        // `Config::allow_migration`, whose contract is exactly this function's.
+        unsafe { coroutine.allow_migration() };
+    }
+    let task = Task::new(coroutine, !migratable);
+    worker::submit(rt, task.clone());
+    Ok(JoinHandle {
+        task,
+        marker: PhantomData,
+    })
+}
+
+/// Owns the right to wait for a coroutine's result. Dropping it detaches the
+/// coroutine, which runs on.
+pub struct JoinHandle<T> {
+    task: Arc<Task>,
+    marker: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> JoinHandle<T> {
+    /// Waits for the coroutine to finish: parks the calling coroutine, or blocks the
+    /// calling thread. `Err(payload)` if it panicked or exited.
+    pub fn join(self) -> thread::Result<T> {
+        self.task.join().map(|output| {
+            *output
+                .downcast::<T>()
+                .expect("a coroutine's output has the JoinHandle's type")
+        })
+    }
+
+    /// Whether the coroutine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("task", &self.task)
+            .finish()
+    }
+}
+
+/// Lets other coroutines run; the caller is runnable again at once. On a plain thread,
+/// `std::thread::yield_now`.
+pub fn yield_now() {
+    if goro_context::suspend(goro_context::Reason::Yield).is_err() {
+        thread::yield_now();
+    }
+}
+
+/// Parks the calling coroutine (or blocks the calling thread) for at least `duration`.
+pub fn sleep(duration: Duration) {
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        loop {
+            park(); // practically forever
+        }
+    };
+    sleep_until(deadline);
+}
+
+/// Parks the calling coroutine (or blocks the calling thread) until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    while Instant::now() < deadline {
+        park_until(deadline);
+    }
+}
+
+/// Index of the worker the caller runs on, or `None` on a plain thread.
+pub fn current_worker() -> Option<usize> {
+    worker::current_worker()
+}
+
+/// A snapshot of the runtime. Counts are read without stopping anything, so they are
+/// approximate while coroutines come and go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Coroutines spawned and not finished.
+    pub live: usize,
+    /// Of those, waiting in a run queue.
+    pub runnable: usize,
+    /// Of those, running on a worker right now.
+    pub running: usize,
+    /// Of those, parked (waiting for a channel, a lock, a timer...).
+    pub parked: usize,
+    /// Worker threads, spares included.
+    pub workers: usize,
+    /// Workers parked for lack of work.
+    pub idle_workers: usize,
+    /// Pending timers (sleeps and deadlines).
+    pub timers: usize,
+    /// Threads in the blocking pool.
+    pub blocking_threads: usize,
+}
+
+/// A snapshot of the runtime, or all zeros if it has not started.
+pub fn stats() -> Stats {
+    worker::started_runtime()
+        .map(|rt| rt.stats())
+        .unwrap_or_default()
+}

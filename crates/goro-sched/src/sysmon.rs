@@ -1,0 +1,91 @@
+//! The monitor thread (Go's sysmon): notices a worker stuck in one coroutine and
+//! keeps the rest of the runtime moving.
+//!
+//! goro cannot preempt running code (there is no sound way to interrupt arbitrary Rust
+//! code at an arbitrary instruction), so a coroutine that makes a blocking syscall or
+//! computes for a long time holds its worker. Every few milliseconds the monitor:
+//! 1. Reads each worker's `tick` (odd while a coroutine runs). A worker whose tick is
+//!    odd and has not changed for `STUCK` (10 ms) is stuck in one coroutine.
+//! 2. Rescues a stuck worker once per episode: moves its stealable work (coroutines
+//!    that have not started, and with migration allowed its `next` one) to the global
+//!    queue, then wakes an idle worker, or starts a spare worker if none is idle. Spare
+//!    workers retire when they are idle with no coroutine homed on them. Coroutines
+//!    that already started on the stuck worker wait for it: in the default mode they
+//!    may only run on its thread.
+//! 3. Fires timers that are overdue by more than `LATE` on workers that are not firing
+//!    them (stuck, or retired): firing only makes coroutines runnable elsewhere or queues
+//!    them for their home.
+//! 4. Every 100 ms, trims the stack pool's shared free list.
+//!
+//! It sleeps 1 ms between rounds while any coroutine runs, backing off to 10 ms when
+//! the runtime is idle.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::worker::Runtime;
+
+const STUCK: Duration = Duration::from_millis(10);
+const LATE: u64 = 2_000_000; // ns
+const TRIM_EVERY: Duration = Duration::from_millis(100);
+
+pub(crate) fn start(rt: &'static Runtime) {
+    thread::Builder::new()
+        .name("goro-sysmon".into())
+        .spawn(move || run(rt))
+        .expect("failed to start the goro monitor thread");
+}
+
+struct Seen {
+    tick: u64,
+    since: Instant,
+    rescued: bool,
+}
+
+fn run(rt: &'static Runtime) {
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut last_trim = Instant::now();
+    let mut delay = Duration::from_millis(1);
+    loop {
+        thread::sleep(delay);
+        let now = Instant::now();
+        let now_ns = rt.nanos(now);
+        let active = rt.active();
+        while seen.len() < active {
+            seen.push(Seen {
+                tick: 0,
+                since: now,
+                rescued: false,
+            });
+        }
+        let mut busy = false;
+        for (index, seen) in seen.iter_mut().enumerate().take(active) {
+            let tick = rt.worker_ticks(index);
+            let running = tick % 2 == 1;
+            busy |= running;
+            if tick != seen.tick || !running {
+                *seen = Seen {
+                    tick,
+                    since: now,
+                    rescued: false,
+                };
+            } else if !seen.rescued && now.duration_since(seen.since) >= STUCK {
+                seen.rescued = true;
+                rt.rescue(index);
+            }
+            let timers = rt.timers(index);
+            if timers.next().saturating_add(LATE) <= now_ns {
+                timers.fire_due(now_ns);
+            }
+        }
+        if now.duration_since(last_trim) >= TRIM_EVERY {
+            last_trim = now;
+            goro_stack::trim_shared();
+        }
+        delay = if busy {
+            Duration::from_millis(1)
+        } else {
+            (delay * 2).min(Duration::from_millis(10))
+        };
+    }
+}

@@ -1,0 +1,206 @@
+//! G: the control block of one coroutine, and its scheduling state machine.
+//!
+//! A `Task` is shared (`Arc`) between the run queues, whoever may wake it (a channel's
+//! waiter list, a timer, a `JoinHandle`), and the worker running it. The coroutine
+//! itself sits in an `UnsafeCell`: only the worker that moved the task from QUEUED to
+//! RUNNING touches it, and the state machine guarantees there is one such worker.
+//!
+//! ```text
+//!              spawn                      pop from a run queue
+//!   (new) ───────────────▶ QUEUED ────────────────────────────▶ RUNNING
+//!                            ▲  ▲                                │ │ │
+//!                            │  └──── yield ─────────────────────┘ │ │ finish
+//!          unpark (permit    │                                     │ ▼
+//!          consumed by the   └───── PARKED ◀──── park, no permit ──┘ DONE
+//!          wake)                      (park with a permit: back to QUEUED)
+//! ```
+//!
+//! `NOTIFIED` is a permit, as in `std::thread::park`: an `unpark` that finds the task
+//! RUNNING or QUEUED sets it, and the task's next `park` consumes it and returns at
+//! once. So `park` may return spuriously, and every blocking operation loops on its
+//! own condition; in exchange no wakeup is ever lost, whatever the interleaving.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::sync::Arc;
+use std::thread;
+
+use goro_context::Coroutine;
+
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::park::Unparker;
+
+/// What a task's coroutine returns: the user's value, boxed (free for `()`).
+pub(crate) type Output = Box<dyn Any + Send>;
+
+const RUNNING: u8 = 0;
+const PARKED: u8 = 1;
+const QUEUED: u8 = 2;
+const DONE: u8 = 3;
+const STATE: u8 = 3;
+const NOTIFIED: u8 = 4;
+
+/// `home` of a task that has not started yet.
+pub(crate) const NO_HOME: usize = usize::MAX;
+
+pub(crate) struct Task {
+    state: AtomicU8,
+    /// Kept on its home thread even when the runtime allows migration.
+    pub(crate) pinned: bool,
+    /// Index of the worker it first ran on, or NO_HOME.
+    home: AtomicUsize,
+    coroutine: UnsafeCell<Option<Coroutine<Output>>>,
+    join: Mutex<Join>,
+}
+
+// SAFETY: `coroutine` is the only field that is not Sync. It is touched only by
+// `Task::coroutine`, whose callers (the worker loop) hold the task in state RUNNING:
+// exactly one worker moves a task from QUEUED to RUNNING (a task is in at most one run
+// queue at a time, see the state machine above), and the next transition out of
+// RUNNING happens on that same worker after the resume returns. Coroutine<Output> is
+// Send, so handing it from thread to thread through the queues is fine.
+unsafe impl Sync for Task {}
+
+struct Join {
+    result: Option<thread::Result<Output>>,
+    waiter: Option<Unparker>,
+    done: bool,
+}
+
+impl Task {
+    pub(crate) fn new(coroutine: Coroutine<Output>, pinned: bool) -> Arc<Task> {
+        Arc::new(Task {
+            state: AtomicU8::new(QUEUED),
+            pinned,
+            home: AtomicUsize::new(NO_HOME),
+            coroutine: UnsafeCell::new(Some(coroutine)),
+            join: Mutex::new(Join {
+                result: None,
+                waiter: None,
+                done: false,
+            }),
+        })
+    }
+
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_home(&self, worker: usize) {
+        self.home.store(worker, Ordering::Relaxed);
+    }
+
+    /// The coroutine, for the worker that runs the task.
+    ///
+    /// # Safety
+    /// The caller must be the worker that moved this task to RUNNING (`start`), and must
+    /// not hold the reference past the matching `parked`/`yielded`/`finish`.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn coroutine(&self) -> &mut Option<Coroutine<Output>> {
+        // SAFETY: exclusive by the state machine, as the caller guarantees.
+        unsafe { &mut *self.coroutine.get() }
+    }
+
+    /// QUEUED -> RUNNING, keeping a pending permit. Acquire: pairs with the Release in
+    /// `unpark`, so what the waker wrote before waking us is visible to the coroutine.
+    pub(crate) fn start(&self) {
+        self.state.fetch_and(NOTIFIED, Ordering::Acquire);
+    }
+
+    /// After the coroutine suspended with `Reason::Park`. Returns true if a permit
+    /// arrived meanwhile, in which case the task is QUEUED again and must be enqueued
+    /// by the caller (its `park` returns when it next runs).
+    pub(crate) fn parked(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => false,
+            Err(_) => {
+                // RUNNING | NOTIFIED: the only other state a running task can be in.
+                self.state.store(QUEUED, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// After the coroutine suspended with `Reason::Yield`: RUNNING -> QUEUED, keeping a
+    /// permit. The caller enqueues it.
+    pub(crate) fn yielded(&self) {
+        self.state.fetch_or(QUEUED, Ordering::Release);
+    }
+
+    /// Called by the running task itself from `park`: consumes a pending permit.
+    pub(crate) fn take_permit(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & NOTIFIED != 0
+            && self.state.fetch_and(!NOTIFIED, Ordering::Acquire) & NOTIFIED != 0
+    }
+
+    /// Makes a parked task runnable, or leaves a permit for a running or queued one.
+    /// Returns true if the caller must enqueue the task (it went PARKED -> QUEUED).
+    pub(crate) fn unpark(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let (next, enqueue) = match state & STATE {
+                PARKED => (QUEUED, true),
+                RUNNING | QUEUED if state & NOTIFIED == 0 => (state | NOTIFIED, false),
+                _ => return false, // already has a permit, or finished
+            };
+            // Release: pairs with the Acquire in `start`/`take_permit`.
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return enqueue,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Records the coroutine's result and wakes a joiner. Drops the coroutine here, on
+    /// the worker that ran it, so its stack goes back to this thread's pool.
+    pub(crate) fn finish(&self, result: thread::Result<Output>) {
+        // SAFETY: called by the running worker right after the coroutine finished.
+        drop(unsafe { self.coroutine() }.take());
+        self.state.store(DONE, Ordering::Release);
+        let waiter = {
+            let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
+            join.result = Some(result);
+            join.done = true;
+            join.waiter.take()
+        };
+        if let Some(waiter) = waiter {
+            waiter.unpark();
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) & STATE == DONE
+    }
+
+    /// Waits for the task to finish and takes its result. Parks a coroutine, blocks a
+    /// plain thread.
+    pub(crate) fn join(&self) -> thread::Result<Output> {
+        loop {
+            {
+                let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
+                if join.done {
+                    return join.result.take().expect("a task's result is taken once");
+                }
+                join.waiter = Some(crate::park::current_unparker());
+            }
+            crate::park::park();
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .field("home", &self.home())
+            .field("pinned", &self.pinned)
+            .finish_non_exhaustive()
+    }
+}

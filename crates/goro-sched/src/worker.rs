@@ -1,0 +1,875 @@
+//! The scheduler: workers, their run queues, and how idle workers park and wake.
+//!
+//! # Actors
+//!
+//! - **G** (`Task`, task.rs): a coroutine and its scheduling state.
+//! - **M** (a worker thread): runs `worker_main`, resuming one G at a time.
+//! - **P** (a processor, `Shared` + `Local` here): the run queues and timers an M
+//!   works from. In goro each M owns one P for life; the monitor thread (sysmon.rs)
+//!   adds spare Ms with fresh Ps when one is stuck, instead of handing Ps over.
+//!
+//! # Where runnable coroutines wait
+//!
+//! Per worker:
+//! 1. `next`: one G made ready by the G running here. It runs next, so a ping-pong
+//!    between two coroutines stays on one core and in cache. At most `NEXT_STREAK`
+//!    times in a row, so the pair cannot starve the rest of the queue.
+//! 2. `home`: Gs that have started here (their home) and are runnable again. Only this
+//!    worker may run them; other threads hand them over through `inbox`.
+//! 3. `deque`: Gs that have not started yet (crossbeam-deque, Chase-Lev). Any worker
+//!    may steal from it, half at a time, as Go's `runqsteal` does.
+//!
+//! And one global `injector` for Gs spawned by plain threads. Every 61st round a worker
+//! looks at the injector first, so it is never starved.
+//!
+//! With `allow_migration`, a started G is no longer tied to its home: a yielding or
+//! re-queued G goes to the stealable deque, and a woken one goes to the waker's `next`
+//! (or the injector when woken by a plain thread). Pinned Gs still go home.
+//!
+//! # The hard problem: parking idle workers without losing wakeups
+//!
+//! A worker with nothing to do must sleep (not burn a core), yet work can appear at any
+//! moment, from any thread, in a queue the sleeper has already looked at. Rejected:
+//! - *Sleeping with a timeout and polling.* Adds latency up to the timeout and costs
+//!   CPU when idle.
+//! - *Waking every idle worker on every spawn* (a condvar broadcast). A thundering herd:
+//!   N threads wake to find one G.
+//! - *Waking one worker per spawn, unconditionally.* A burst of spawns then costs a
+//!   futex wake each, even when a worker is already awake looking for work.
+//!
+//! Go's answer, which goro follows: at most a few *spinning* workers look for work
+//! without sleeping; a submitter wakes a sleeper only if nobody is spinning, and a
+//! spinner that finds work wakes a replacement before running it, so while there is
+//! work there is always someone looking. The race between "submitter checks for
+//! spinners" and "spinner decides to sleep" is closed Dekker-style, by sequentially
+//! consistent operations on both sides:
+//!
+//! Submitting work (`wake_idle`, after `spawn` or after waking a migratable G):
+//! 1. Push the G onto a queue (deque, injector).
+//! 2. SeqCst fence.
+//! 3. If `nspinning == 0` and `npidle > 0`, CAS `nspinning` 0 -> 1 (one waker wins) and
+//!    wake one idle worker, which starts out spinning.
+//!
+//! Going to sleep (`park_worker`):
+//! 1. Put yourself on the idle list; `npidle += 1` (SeqCst); set your `sleeping` flag.
+//! 2. If you were spinning, `nspinning -= 1` (SeqCst).
+//! 3. Look at every queue again: the injector, every stealable deque, your inbox and
+//!    `next`, your timers. If anything is there, take yourself off the idle list and
+//!    start over.
+//! 4. Sleep (`thread::park`, with your nearest timer as the timeout) until a waker
+//!    clears `sleeping`.
+//!
+//! Either the submitter's step 3 sees the sleeper (and wakes it) or the sleeper's step 3
+//! sees the work. A G sent to a specific worker's inbox (a started G woken by another
+//! thread) needs that worker: the sender pushes, fences, and unparks it if its
+//! `sleeping` flag was set (`send_home`), the same pattern with one sleeper.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
+use crossbeam_utils::CachePadded;
+use goro_context::{Reason, ResumeError, Resumed};
+
+use crate::blocking::BlockingPool;
+use crate::config::{Config, ConfigError};
+use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
+use crate::park::Unparker;
+use crate::task::{NO_HOME, Task};
+use crate::timer::{self, TimerHandle, Timers};
+
+/// How many times in a row `next` may run before the home queue gets a turn.
+const NEXT_STREAK: u32 = 16;
+/// Every this many rounds, a worker checks the injector first (a prime, as in Go).
+const GLOBAL_CHECK: u64 = 61;
+/// Every this many rounds, a busy worker checks its timers.
+const TIMER_CHECK: u64 = 8;
+/// Spare workers the monitor may add beyond the configured count.
+const MAX_SPARES: usize = 256;
+/// Rounds of stealing attempts before a spinning worker gives up.
+const STEAL_ROUNDS: usize = 4;
+
+pub(crate) struct Runtime {
+    pub(crate) config: Config,
+    workers: Box<[CachePadded<Shared>]>,
+    /// Worker slots in use: `0..active` (spare slots are taken in order).
+    active: AtomicUsize,
+    injector: Injector<Arc<Task>>,
+    idle: Mutex<Vec<usize>>,
+    npidle: CachePadded<AtomicUsize>,
+    nspinning: CachePadded<AtomicUsize>,
+    /// Deques not yet owned by a thread (slots not started, or retired).
+    deques: Mutex<Vec<Option<Deque<Arc<Task>>>>>,
+    epoch: Instant,
+    /// Coroutines spawned from plain threads (per-worker counts cover the rest).
+    spawned_by_threads: AtomicU64,
+    pub(crate) blocking: BlockingPool,
+}
+
+/// What other threads may see and touch of a worker.
+struct Shared {
+    stealer: Stealer<Arc<Task>>,
+    inbox: Injector<Arc<Task>>,
+    /// `Arc::into_raw` of the G to run next, or null.
+    next: AtomicPtr<Task>,
+    /// Set while the worker is (about to be) asleep; whoever clears it unparks it.
+    sleeping: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+    pub(crate) timers: Timers,
+    /// Incremented before and after each resume: odd while a coroutine runs. The
+    /// monitor reads it to spot a worker stuck in one coroutine. Owner-only stores.
+    tick: AtomicU64,
+    /// Owner-only counters, for stats.
+    spawned: AtomicU64,
+    finished: AtomicU64,
+    home_len: AtomicUsize,
+    /// Started, unfinished coroutines that may only run here.
+    homed: AtomicUsize,
+    /// The slot has a running thread.
+    running: AtomicBool,
+}
+
+/// A worker's own state, on its thread.
+struct Local {
+    index: usize,
+    rt: &'static Runtime,
+    deque: Deque<Arc<Task>>,
+    home: RefCell<VecDeque<Arc<Task>>>,
+    round: Cell<u64>,
+    rng: Cell<u64>,
+    spinning: Cell<bool>,
+    streak: Cell<u32>,
+    /// The task being resumed (`Arc::as_ptr`), or null.
+    current: Cell<*const Task>,
+    last_trim: Cell<Option<Instant>>,
+}
+
+thread_local! {
+    static LOCAL: Cell<*const Local> = const { Cell::new(ptr::null()) };
+}
+
+static RUNTIME: OnceLock<Result<Runtime, ConfigError>> = OnceLock::new();
+
+/// The global runtime, started from the environment on first use.
+pub(crate) fn runtime() -> Result<&'static Runtime, ConfigError> {
+    let rt = RUNTIME.get_or_init(|| Config::from_env().and_then(Runtime::new));
+    match rt {
+        Ok(rt) => {
+            rt.start();
+            Ok(rt)
+        }
+        Err(err) => Err(err.clone()),
+    }
+}
+
+/// The runtime if it has started; never starts it.
+pub(crate) fn started_runtime() -> Option<&'static Runtime> {
+    RUNTIME.get().and_then(|rt| rt.as_ref().ok())
+}
+
+pub(crate) fn init(config: Config) -> Result<(), ConfigError> {
+    let mut fresh = false;
+    let rt = RUNTIME.get_or_init(|| {
+        fresh = true;
+        config.validate().and_then(|()| Runtime::new(config))
+    });
+    match rt {
+        Err(err) => Err(err.clone()),
+        Ok(_) if !fresh => Err(ConfigError(
+            "the goro runtime is already running: configure it before the first spawn".into(),
+        )),
+        Ok(rt) => {
+            rt.start();
+            Ok(())
+        }
+    }
+}
+
+// `LOCAL` is read through non-inlined functions: see goro-context's current.rs for why
+// (a migrating coroutine must not reuse a thread-local address from another thread).
+#[inline(never)]
+fn local_ptr() -> *const Local {
+    LOCAL.with(Cell::get)
+}
+
+fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    // SAFETY: LOCAL is set by `worker_main` to a Local on its own stack frame, which
+    // outlives every use on this thread, and cleared before that frame ends.
+    unsafe { local_ptr().as_ref() }.map(f)
+}
+
+/// Runs `f` with the task the calling coroutine belongs to, if any.
+pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
+    with_local(|local| {
+        // SAFETY: `current` is non-null only while `run` holds an Arc to the task.
+        unsafe { local.current.get().as_ref() }.map(f)
+    })
+    .flatten()
+}
+
+pub(crate) fn current_task() -> Option<Arc<Task>> {
+    with_local(|local| {
+        let ptr = local.current.get();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `current` is `Arc::as_ptr` of a task that `run` keeps alive while it
+        // is current; taking another strong reference is then sound.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            Some(Arc::from_raw(ptr))
+        }
+    })
+    .flatten()
+}
+
+/// Index of the worker the caller runs on, if it is a worker thread.
+pub(crate) fn current_worker() -> Option<usize> {
+    with_local(|local| local.index)
+}
+
+/// Queues a new task: on this worker's deque (beside its spawner) or the injector.
+pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
+    match with_local(|local| local.deque.push(task.clone())) {
+        Some(()) => {
+            with_local(|local| {
+                let shared = &rt.workers[local.index];
+                shared.spawned.store(
+                    shared.spawned.load(Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
+            });
+        }
+        None => {
+            rt.spawned_by_threads.fetch_add(1, Ordering::Relaxed);
+            rt.injector.push(task);
+        }
+    }
+    rt.wake_idle();
+}
+
+/// Makes a task that went PARKED -> QUEUED runnable. Called by `Unparker::unpark`.
+pub(crate) fn schedule(task: Arc<Task>) {
+    let rt = started_runtime().expect("a task exists, so the runtime has started");
+    let home = task.home();
+    let here = with_local(|local| {
+        if !task.pinned || home == local.index {
+            local.push_next(task.clone());
+            true
+        } else {
+            false
+        }
+    });
+    if here == Some(true) {
+        return;
+    }
+    if task.pinned {
+        rt.send_home(home, task);
+    } else {
+        rt.injector.push(task);
+        rt.wake_idle();
+    }
+}
+
+/// Adds a timer on the calling worker that unparks `unparker` at `deadline`.
+pub(crate) fn add_timer(deadline: Instant, unparker: Unparker) -> TimerHandle {
+    let rt = started_runtime().expect("only coroutines add timers");
+    let index = current_worker().expect("only coroutines add timers");
+    rt.workers[index].timers.add(rt.nanos(deadline), unparker)
+}
+
+impl Runtime {
+    fn new(config: Config) -> Result<Runtime, ConfigError> {
+        config.validate()?;
+        let slots = config.workers + MAX_SPARES;
+        let mut deques = Vec::with_capacity(slots);
+        let mut workers = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            let deque = Deque::new_fifo();
+            workers.push(CachePadded::new(Shared {
+                stealer: deque.stealer(),
+                inbox: Injector::new(),
+                next: AtomicPtr::new(ptr::null_mut()),
+                sleeping: AtomicBool::new(false),
+                thread: Mutex::new(None),
+                timers: Timers::new(),
+                tick: AtomicU64::new(0),
+                spawned: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+                home_len: AtomicUsize::new(0),
+                homed: AtomicUsize::new(0),
+                running: AtomicBool::new(false),
+            }));
+            deques.push(Some(deque));
+        }
+        Ok(Runtime {
+            config,
+            workers: workers.into_boxed_slice(),
+            active: AtomicUsize::new(0),
+            injector: Injector::new(),
+            idle: Mutex::new(Vec::new()),
+            npidle: CachePadded::new(AtomicUsize::new(0)),
+            nspinning: CachePadded::new(AtomicUsize::new(0)),
+            deques: Mutex::new(deques),
+            epoch: Instant::now(),
+            spawned_by_threads: AtomicU64::new(0),
+            blocking: BlockingPool::new(),
+        })
+    }
+
+    /// Starts the configured workers and the monitor, once.
+    fn start(&'static self) {
+        if self.active.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        static START: std::sync::Once = std::sync::Once::new();
+        START.call_once(|| {
+            for index in 0..self.config.workers {
+                self.start_worker(index);
+            }
+            self.active.store(self.config.workers, Ordering::Release);
+            crate::sysmon::start(self);
+        });
+    }
+
+    fn start_worker(&'static self, index: usize) {
+        let deque = self.deques.lock().unwrap_or_else(|e| e.into_inner())[index]
+            .take()
+            .expect("a worker slot's deque is free when the slot is started");
+        self.workers[index].running.store(true, Ordering::Release);
+        thread::Builder::new()
+            .name(format!("goro-worker-{index}"))
+            .spawn(move || worker_main(self, index, deque))
+            .expect("failed to start a goro worker thread");
+    }
+
+    /// Starts a spare worker (the monitor found one stuck). Returns false at the cap.
+    pub(crate) fn start_spare(&'static self) -> bool {
+        for index in self.config.workers..self.workers.len() {
+            let shared = &self.workers[index];
+            if shared.running.load(Ordering::Acquire) {
+                continue;
+            }
+            if self.deques.lock().unwrap_or_else(|e| e.into_inner())[index].is_none() {
+                continue; // retiring right now
+            }
+            self.active.fetch_max(index + 1, Ordering::AcqRel);
+            self.start_worker(index);
+            return true;
+        }
+        false
+    }
+
+    pub(crate) fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.nanos(Instant::now())
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Steps 2-3 of submitting work (see the module docs).
+    pub(crate) fn wake_idle(&self) {
+        // SeqCst: orders the push before it against the loads below; pairs with the
+        // SeqCst updates of npidle/nspinning in `park_worker`.
+        fence(Ordering::SeqCst);
+        if self.nspinning.load(Ordering::SeqCst) != 0 || self.npidle.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if self
+            .nspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return; // someone else is waking a worker
+        }
+        let victim = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let victim = idle.pop();
+            if victim.is_some() {
+                self.npidle.fetch_sub(1, Ordering::SeqCst);
+            }
+            victim
+        };
+        match victim {
+            // It starts out spinning, owning the nspinning we just added.
+            Some(index) => self.workers[index].wake(),
+            None => {
+                self.nspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Hands a started, pinned task to its home worker.
+    fn send_home(&self, home: usize, task: Arc<Task>) {
+        let shared = &self.workers[home];
+        shared.inbox.push(task);
+        // SeqCst: pairs with the worker's SeqCst store of `sleeping` before it rechecks
+        // its inbox.
+        fence(Ordering::SeqCst);
+        if shared.sleeping.load(Ordering::SeqCst) {
+            shared.wake();
+        }
+    }
+
+    fn has_stealable_work(&self) -> bool {
+        if !self.injector.is_empty() {
+            return true;
+        }
+        (0..self.active()).any(|i| !self.workers[i].stealer.is_empty())
+    }
+
+    /// The monitor found worker `index` stuck in one coroutine: move what others may
+    /// run, and make sure someone runs it.
+    pub(crate) fn rescue(&'static self, index: usize) {
+        let shared = &self.workers[index];
+        let mut moved = 0;
+        loop {
+            match shared.stealer.steal() {
+                Steal::Success(task) => {
+                    self.injector.push(task);
+                    moved += 1;
+                }
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        if self.config.allow_migration {
+            let next = shared.next.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !next.is_null() {
+                // SAFETY: `next` holds an `Arc::into_raw` pointer; we took it out.
+                let task = unsafe { Arc::from_raw(next) };
+                if task.pinned {
+                    shared.inbox.push(task);
+                } else {
+                    self.injector.push(task);
+                    moved += 1;
+                }
+            }
+        }
+        if moved == 0 && self.injector.is_empty() {
+            return;
+        }
+        if self.npidle.load(Ordering::SeqCst) > 0 {
+            self.wake_idle();
+        } else {
+            self.start_spare();
+        }
+    }
+
+    pub(crate) fn worker_ticks(&self, index: usize) -> u64 {
+        self.workers[index].tick.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn timers(&self, index: usize) -> &Timers {
+        &self.workers[index].timers
+    }
+
+    pub(crate) fn stats(&self) -> crate::Stats {
+        let active = self.active();
+        let mut spawned = self.spawned_by_threads.load(Ordering::Relaxed);
+        let (mut finished, mut queued, mut running, mut workers, mut timers) = (0, 0, 0, 0, 0);
+        for shared in &self.workers[..active] {
+            spawned += shared.spawned.load(Ordering::Relaxed);
+            finished += shared.finished.load(Ordering::Relaxed);
+            queued +=
+                shared.stealer.len() + shared.inbox.len() + shared.home_len.load(Ordering::Relaxed);
+            queued += usize::from(!shared.next.load(Ordering::Relaxed).is_null());
+            running += (shared.tick.load(Ordering::Relaxed) % 2) as usize;
+            workers += usize::from(shared.running.load(Ordering::Relaxed));
+            timers += shared.timers.len();
+        }
+        queued += self.injector.len();
+        let live = spawned.saturating_sub(finished) as usize;
+        crate::Stats {
+            live,
+            runnable: queued.min(live),
+            running,
+            parked: live.saturating_sub(queued + running),
+            workers,
+            idle_workers: self.npidle.load(Ordering::Relaxed),
+            timers,
+            blocking_threads: self.blocking.threads(),
+        }
+    }
+}
+
+impl Shared {
+    fn wake(&self) {
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            if let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner()) {
+                thread.unpark();
+            }
+        }
+    }
+}
+
+fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
+    let shared = &rt.workers[index];
+    *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+    let local = Local {
+        index,
+        rt,
+        deque,
+        home: RefCell::new(VecDeque::new()),
+        round: Cell::new(0),
+        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
+        spinning: Cell::new(false),
+        streak: Cell::new(0),
+        current: Cell::new(ptr::null()),
+        last_trim: Cell::new(None),
+    };
+    LOCAL.with(|l| l.set(&local));
+    while let Some(task) = local.find_runnable() {
+        local.run(task);
+    }
+    // Retired (a spare with nothing homed here): hand the deque back for reuse.
+    LOCAL.with(|l| l.set(ptr::null()));
+    let Local { deque, .. } = local;
+    *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    rt.deques.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(deque);
+    shared.running.store(false, Ordering::Release);
+}
+
+impl Local {
+    fn shared(&self) -> &Shared {
+        &self.rt.workers[self.index]
+    }
+
+    /// Resumes one task until it yields, parks or finishes.
+    fn run(&self, task: Arc<Task>) {
+        task.start();
+        let shared = self.shared();
+        if task.home() == NO_HOME {
+            task.set_home(self.index);
+            if task.pinned {
+                shared
+                    .homed
+                    .store(shared.homed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+        }
+        self.current.set(Arc::as_ptr(&task));
+        let tick = shared.tick.load(Ordering::Relaxed);
+        shared.tick.store(tick + 1, Ordering::Relaxed);
+        // SAFETY: we moved the task to RUNNING in `start`; see Task::coroutine.
+        let coroutine = unsafe { task.coroutine() }.as_mut();
+        let result = coroutine.expect("a queued task has a coroutine").resume();
+        shared.tick.store(tick + 2, Ordering::Relaxed);
+        self.current.set(ptr::null());
+        match result {
+            Ok(Resumed::Suspended(Reason::Yield)) => {
+                task.yielded();
+                self.push_runnable(task);
+            }
+            Ok(Resumed::Suspended(Reason::Park)) => {
+                if task.parked() {
+                    self.push_runnable(task);
+                }
+            }
+            Ok(Resumed::Finished(result)) => {
+                if task.pinned {
+                    shared
+                        .homed
+                        .store(shared.homed.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+                }
+                shared.finished.store(
+                    shared.finished.load(Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
+                task.finish(result);
+            }
+            Err(ResumeError::NotHome) => {
+                // Only reachable if a pinned task was queued away from home: send it on.
+                let home = task.home();
+                self.rt.send_home(home, task);
+            }
+            Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
+        }
+    }
+
+    /// Requeues a task this worker just ran (it yielded, or a wakeup raced its park).
+    fn push_runnable(&self, task: Arc<Task>) {
+        if task.pinned {
+            self.push_home(task);
+        } else {
+            self.deque.push(task);
+            self.rt.wake_idle();
+        }
+    }
+
+    fn push_home(&self, task: Arc<Task>) {
+        let mut home = self.home.borrow_mut();
+        home.push_back(task);
+        self.shared().home_len.store(home.len(), Ordering::Relaxed);
+    }
+
+    fn pop_home(&self) -> Option<Arc<Task>> {
+        let mut home = self.home.borrow_mut();
+        let task = home.pop_front();
+        if task.is_some() {
+            self.shared().home_len.store(home.len(), Ordering::Relaxed);
+        }
+        task
+    }
+
+    /// `task` runs next on this worker; whatever was next goes to the back of a queue.
+    fn push_next(&self, task: Arc<Task>) {
+        let old = self
+            .shared()
+            .next
+            .swap(Arc::into_raw(task).cast_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `next` only ever holds `Arc::into_raw` pointers; we took this out.
+            self.push_runnable(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    fn take_next(&self) -> Option<Arc<Task>> {
+        let shared = self.shared();
+        if shared.next.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let ptr = shared.next.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `push_next`.
+        (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
+    }
+
+    fn drain_inbox(&self) {
+        let inbox = &self.shared().inbox;
+        if inbox.is_empty() {
+            return;
+        }
+        loop {
+            match inbox.steal() {
+                Steal::Success(task) => self.push_home(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+    }
+
+    fn steal_global(&self) -> Option<Arc<Task>> {
+        loop {
+            match self.rt.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(task) => return Some(task),
+                Steal::Retry => continue,
+                Steal::Empty => return None,
+            }
+        }
+    }
+
+    fn run_timers(&self) -> bool {
+        let timers = &self.shared().timers;
+        timers.next() != timer::NONE && timers.fire_due(self.rt.now()) > 0
+    }
+
+    /// The next task to run, parking the worker until there is one. `None` means this
+    /// spare worker should retire.
+    fn find_runnable(&self) -> Option<Arc<Task>> {
+        loop {
+            let round = self.round.get() + 1;
+            self.round.set(round);
+            if round % GLOBAL_CHECK == 0 {
+                if let Some(task) = self.steal_global() {
+                    return Some(task);
+                }
+                self.drain_inbox();
+            }
+            if round % TIMER_CHECK == 0 {
+                self.run_timers();
+            }
+            if let Some(task) = self.take_next() {
+                let streak = self.streak.get() + 1;
+                if streak <= NEXT_STREAK {
+                    self.streak.set(streak);
+                    return Some(task);
+                }
+                self.push_runnable(task);
+            }
+            self.streak.set(0);
+            if let Some(task) = self.pop_home() {
+                return Some(task);
+            }
+            self.drain_inbox();
+            if let Some(task) = self.pop_home() {
+                return Some(task);
+            }
+            if let Some(task) = self.deque.pop() {
+                return Some(task);
+            }
+            if let Some(task) = self.steal_global() {
+                return Some(task);
+            }
+            if self.run_timers() {
+                continue;
+            }
+            if let Some(task) = self.steal() {
+                return Some(task);
+            }
+            if !self.park_worker() {
+                return None;
+            }
+        }
+    }
+
+    fn random(&self) -> u64 {
+        // xorshift64*: good enough to pick victims.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Tries to steal from other workers, spinning if there are not already enough
+    /// spinners (at most half the busy workers, as in Go).
+    fn steal(&self) -> Option<Arc<Task>> {
+        let rt = self.rt;
+        let active = rt.active();
+        if active <= 1 && rt.injector.is_empty() {
+            return None;
+        }
+        if !self.spinning.get() {
+            let busy = active.saturating_sub(rt.npidle.load(Ordering::SeqCst));
+            if 2 * rt.nspinning.load(Ordering::SeqCst) >= busy {
+                return None;
+            }
+            self.spinning.set(true);
+            rt.nspinning.fetch_add(1, Ordering::SeqCst);
+        }
+        for _ in 0..STEAL_ROUNDS {
+            let start = self.random() as usize;
+            for i in 0..active {
+                let victim = (start + i) % active;
+                if victim == self.index {
+                    continue;
+                }
+                loop {
+                    match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
+                        Steal::Success(task) => {
+                            self.stop_spinning();
+                            return Some(task);
+                        }
+                        Steal::Retry => continue,
+                        Steal::Empty => break,
+                    }
+                }
+            }
+            if let Some(task) = self.steal_global() {
+                self.stop_spinning();
+                return Some(task);
+            }
+            if !self.shared().inbox.is_empty() {
+                return None; // our own work arrived
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    fn stop_spinning(&self) {
+        if self.spinning.replace(false) && self.rt.nspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // We were the last spinner and found work: there may be more, so make sure
+            // someone keeps looking.
+            self.rt.wake_idle();
+        }
+    }
+
+    fn has_own_work(&self) -> bool {
+        let shared = self.shared();
+        !shared.inbox.is_empty()
+            || !shared.next.load(Ordering::SeqCst).is_null()
+            || !self.deque.is_empty()
+            || shared.timers.next() <= self.rt.now()
+    }
+
+    /// The sleeping half of the idle protocol (see the module docs). Returns false if
+    /// this worker should retire instead.
+    fn park_worker(&self) -> bool {
+        let rt = self.rt;
+        let shared = self.shared();
+        if self.index >= rt.config.workers
+            && shared.homed.load(Ordering::Relaxed) == 0
+            && !self.has_own_work()
+            && self.home.borrow().is_empty()
+        {
+            if self.spinning.replace(false) {
+                rt.nspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return false;
+        }
+        // 1. Announce.
+        rt.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.index);
+        rt.npidle.fetch_add(1, Ordering::SeqCst);
+        shared.sleeping.store(true, Ordering::SeqCst);
+        // 2. Stop spinning.
+        if self.spinning.replace(false) {
+            rt.nspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        // 3. Look again.
+        if self.has_own_work() || rt.has_stealable_work() {
+            self.leave_idle();
+            return true;
+        }
+        self.trim_stacks();
+        // 4. Sleep until woken or the nearest timer.
+        while shared.sleeping.load(Ordering::Acquire) {
+            let next = shared.timers.next();
+            if next == timer::NONE {
+                thread::park();
+            } else {
+                let deadline = rt.instant(next);
+                let now = Instant::now();
+                if deadline <= now {
+                    break;
+                }
+                thread::park_timeout(deadline - now);
+            }
+        }
+        self.leave_idle();
+        true
+    }
+
+    /// Takes this worker off the idle list after a sleep (or a recheck that found
+    /// work). If a waker already took it off, the waker made it a spinner.
+    fn leave_idle(&self) {
+        let rt = self.rt;
+        self.shared().sleeping.store(false, Ordering::SeqCst);
+        let mut idle = rt.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = idle.iter().position(|&i| i == self.index) {
+            idle.swap_remove(pos);
+            rt.npidle.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.spinning.set(true);
+        }
+    }
+
+    /// Trims this thread's cache of free stacks, at most every 100 ms.
+    fn trim_stacks(&self) {
+        let now = Instant::now();
+        if self
+            .last_trim
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100))
+        {
+            self.last_trim.set(Some(now));
+            goro_stack::trim_cache();
+        }
+    }
+}
