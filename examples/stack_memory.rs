@@ -9,9 +9,10 @@
 //!   `madvise(MADV_GUARD_INSTALL)` where the kernel has it (Linux 6.13+), which adds
 //!   no kernel mapping; threads (and goro's fallback) use `mprotect`, which does.
 //! - **mappings**: kernel mappings (VMAs, the lines of `/proc/self/maps`) added. A
-//!   process may have `vm.max_map_count` of them (65,530 by default), which is what
-//!   stops thread-per-task servers and mmap-per-stack coroutine libraries near
-//!   30,000 tasks.
+//!   process may have `vm.max_map_count` of them (65,530 by default). That limit,
+//!   not memory, is what stops a thread per task (2 to 4 mappings each: 16,000 to
+//!   32,000 threads) and coroutine libraries that map every stack separately (2 each:
+//!   about 32,000 coroutines).
 //! - **RSS/task**: resident memory added (`VmRSS` of `/proc/self/status`), divided
 //!   by N. It includes each task's handle (the `Coroutine` in a `Vec`; the thread's
 //!   `JoinHandle` and channel).
@@ -21,7 +22,9 @@
 //!   same task again and again; *all N* wakes each of the N in turn, so every switch
 //!   lands on a stack that is cold in the caches.
 //!
-//! Run it with
+//! The default run needs about 4.5 GiB of free memory and takes a few seconds to a
+//! few tens of seconds (page faults dominate creation, and they are slow in VMs). Run
+//! it with
 //!
 //! ```text
 //! cargo run --release -p goro-examples --example stack_memory
@@ -39,11 +42,11 @@
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use goro_context::{Builder, Coroutine, Reason, ResumeError, Resumed};
+use goro_context::{Builder, Coroutine, Reason, ResumeError, Resumed, StackError};
 
 const USAGE: &str = "\
 usage: stack_memory [--coroutines N] [--threads N] [--stack-kib K] [--thread-stack-kib K]
@@ -75,6 +78,10 @@ const HOT_BUDGET: Duration = Duration::from_millis(250);
 const COROUTINE_ESTIMATE: u64 = 4096 + 256;
 /// The same for a thread, counting its kernel stack and page tables too.
 const THREAD_ESTIMATE: u64 = 32 * 1024;
+
+/// Kernel mappings left for the rest of the process (the heap, malloc's per-thread
+/// arenas) when deciding how many threads fit under `vm.max_map_count`.
+const MAPPING_MARGIN: u64 = 512;
 
 /// Tells the parked coroutines to return the next time they are resumed, so that
 /// cleanup finishes them instead of unwinding each one.
@@ -123,7 +130,7 @@ fn run(options: &Options) -> Result<(), String> {
     };
     let threads = match options.threads {
         0 => None,
-        _ => Some(run_threads(options)?),
+        _ => Some(run_threads(options, max_map_count)?),
     };
 
     let rows: Vec<&Row> = coroutines
@@ -172,13 +179,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
             _ => (arg, None),
         };
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--coroutines" | "--threads" | "--stack-kib" | "--thread-stack-kib" => {}
+            _ => return Err(format!("unknown argument {flag:?}")),
         }
-        let value = match inline.or_else(|| args.next()) {
-            Some(value) => value,
-            None if flag.starts_with('-') => return Err(format!("{flag} needs a value")),
-            None => return Err(format!("unexpected argument {flag:?}")),
+        let Some(value) = inline.or_else(|| args.next()) else {
+            return Err(format!("{flag} needs a value"));
         };
         match flag.as_str() {
             "--coroutines" => options.coroutines = number(&flag, &value)?,
@@ -215,7 +222,7 @@ fn check_memory(what: &str, n: usize, estimate: u64) -> Result<(), String> {
     let Some(available) = meminfo_kib("MemAvailable:").map(|k| k * 1024) else {
         return Ok(());
     };
-    let need = n as u64 * estimate;
+    let need = (n as u64).saturating_mul(estimate);
     if need > available / 10 * 9 {
         return Err(format!(
             "{} {what} need about {} of memory and this machine has {} available; \
@@ -253,12 +260,12 @@ impl Snapshot {
         Ok(Snapshot {
             rss: field("VmRSS:")?,
             page_tables: field("VmPTE:")?,
-            mappings: read("/proc/self/maps")?.lines().count() as u64,
+            mappings: count_mappings()?,
         })
     }
 }
 
-/// The change between two snapshots, for N tasks.
+/// The change between two snapshots.
 #[derive(Clone, Copy)]
 struct Growth {
     rss: i64,
@@ -395,12 +402,21 @@ fn run_coroutines(options: &Options) -> Result<CoroutineRun, String> {
         let mut co = match co {
             Ok(co) => co,
             Err(err) => {
+                let hint = match err {
+                    StackError::InvalidSize { .. } => "choose another --stack-kib",
+                    StackError::MapBudget { .. } => "ask for fewer with --coroutines N",
+                    _ => "see the message above",
+                };
+                let before = match i {
+                    0 => String::new(),
+                    _ => format!(
+                        "the {} coroutines created before it have been freed; ",
+                        group(i as u64)
+                    ),
+                };
                 return Err(format!(
-                    "could not create coroutine number {}: {err}\n\
-                     ({} coroutines were created before that and have been freed; \
-                     ask for fewer with --coroutines N)",
+                    "could not create coroutine number {}: {err}\n({before}{hint})",
                     group(i as u64 + 1),
-                    group(i as u64),
                 ));
             }
         };
@@ -489,14 +505,52 @@ impl Drop for Crew {
 
 struct ThreadRun {
     row: Row,
-    /// Why spawning stopped early, if it did.
-    spawn_error: Option<String>,
+    /// Why fewer threads than asked for were parked, if so.
+    shortfall: Option<String>,
     /// The stack size the threads got.
     stack: usize,
 }
 
-fn run_threads(options: &Options) -> Result<ThreadRun, String> {
+fn thread_builder(options: &Options) -> thread::Builder {
+    let builder = thread::Builder::new();
+    match options.thread_stack {
+        Some(size) => builder.stack_size(size),
+        None => builder,
+    }
+}
+
+/// Kernel mappings one more parked thread costs: its stack and guard page, plus the
+/// guarded signal stack std gives every thread it spawns. Measured on one thread
+/// that is alive while `/proc/self/maps` is counted.
+fn mappings_per_thread(options: &Options) -> Result<u64, String> {
+    let before = count_mappings()?;
+    let gate = Arc::new(Barrier::new(2));
+    let inside = Arc::clone(&gate);
+    let probe = thread_builder(options)
+        .spawn(move || {
+            inside.wait(); // started
+            inside.wait(); // counted: may exit
+        })
+        .map_err(|err| format!("cannot spawn a thread: {err}"))?;
+    gate.wait();
+    let during = count_mappings();
+    gate.wait();
+    probe
+        .join()
+        .map_err(|_| "the probe thread panicked".to_string())?;
+    Ok(during?.saturating_sub(before).max(2))
+}
+
+fn run_threads(options: &Options, max_map_count: u64) -> Result<ThreadRun, String> {
     let n = options.threads;
+    // A thread that gets its stack but then cannot map its signal stack makes std panic
+    // inside the new thread, which aborts the whole process. So spawn only as many
+    // threads as `vm.max_map_count` leaves room for, at a cost per thread measured
+    // on a probe (an upper bound: the probe also pays for a malloc arena, which only
+    // the first few threads do). Room is recounted whenever it is used up; each
+    // recount finds more, until it is truly gone.
+    let per_thread = mappings_per_thread(options)?;
+    let limit = max_map_count.saturating_sub(MAPPING_MARGIN);
     let (reply_tx, replies) = mpsc::channel::<()>();
 
     let before = Snapshot::take()?;
@@ -510,28 +564,62 @@ fn run_threads(options: &Options) -> Result<ThreadRun, String> {
         .and_then(|()| crew.handles.try_reserve_exact(n))
         .map_err(|err| format!("cannot hold {n} thread handles: {err}"))?;
 
+    let wait = |what: &str| {
+        replies
+            .recv()
+            .map_err(|_| format!("the threads stopped answering while {what}"))
+    };
+
     let start = Instant::now();
-    let mut spawn_error = None;
-    for _ in 0..n {
+    let mut recounting = Duration::ZERO; // not part of the creation time
+    let mut room = 0;
+    let mut started = 0; // threads known to have mapped everything they will
+    let mut shortfall = None;
+    while crew.handles.len() < n {
+        if room == 0 {
+            // A thread maps its signal stack when it starts: wait for those in flight.
+            for _ in started..crew.handles.len() {
+                wait("starting")?;
+            }
+            started = crew.handles.len();
+            let recount = Instant::now();
+            let in_use = count_mappings()?;
+            room = limit.saturating_sub(in_use) / per_thread;
+            recounting += recount.elapsed();
+            if room == 0 {
+                let msg = format!(
+                    "the process holds {} kernel mappings, and vm.max_map_count ({}) has room \
+                     for no more threads (one that could not map its signal stack would abort \
+                     the process)",
+                    group(in_use),
+                    group(max_map_count),
+                );
+                eprintln!(
+                    "stopping at {} threads: {msg}",
+                    group(crew.handles.len() as u64)
+                );
+                shortfall = Some(msg);
+                break;
+            }
+        }
         let (wake_tx, wake_rx) = mpsc::channel();
         let reply = reply_tx.clone();
-        let mut builder = thread::Builder::new();
-        if let Some(size) = options.thread_stack {
-            builder = builder.stack_size(size);
-        }
-        match builder.spawn(move || park_on_channel(wake_rx, reply)) {
+        match thread_builder(options).spawn(move || park_on_channel(wake_rx, reply)) {
             Ok(handle) => {
                 crew.handles.push(handle);
                 crew.wake.push(wake_tx);
+                room -= 1;
             }
             Err(err) => {
                 let msg = format!(
-                    "thread spawn failed after {} threads: {err} (limits: ulimit -u, \
-                     kernel.threads-max, kernel.pid_max, vm.max_map_count)",
-                    group(crew.handles.len() as u64),
+                    "thread spawn failed: {err} (limits: ulimit -u, kernel.threads-max, \
+                     kernel.pid_max, vm.max_map_count)",
                 );
-                eprintln!("{msg}");
-                spawn_error = Some(msg);
+                eprintln!(
+                    "stopping at {} threads: {msg}",
+                    group(crew.handles.len() as u64)
+                );
+                shortfall = Some(msg);
                 break;
             }
         }
@@ -539,17 +627,12 @@ fn run_threads(options: &Options) -> Result<ThreadRun, String> {
     drop(reply_tx); // so that `replies` reports it if every thread is gone
     let created = crew.handles.len();
     if created == 0 {
-        return Err(spawn_error.unwrap_or_else(|| "no thread was created".into()));
+        return Err(shortfall.unwrap_or_else(|| "no thread was created".into()));
     }
-    let wait = |what: &str| {
-        replies
-            .recv()
-            .map_err(|_| format!("the threads stopped answering while {what}"))
-    };
-    for _ in 0..created {
+    for _ in started..created {
         wait("starting")?;
     }
-    let create = start.elapsed();
+    let create = start.elapsed().saturating_sub(recounting);
 
     // Every thread once more: wake it, and wait until it has answered (and so is
     // about to block again). A round trip is two switches.
@@ -587,7 +670,7 @@ fn run_threads(options: &Options) -> Result<ThreadRun, String> {
             cold_switch,
             cleanup,
         },
-        spawn_error,
+        shortfall,
         stack: options.thread_stack.unwrap_or_else(std_thread_stack),
     })
 }
@@ -663,7 +746,7 @@ fn print_notes(
 ) {
     // The headline: how far threads get under vm.max_map_count, against coroutines.
     let mut line = format!(
-        "vm.max_map_count = {}: at 2 mappings per thread (stack + guard page), threads run out near {}",
+        "vm.max_map_count = {} allows about {} threads at 2 mappings each (stack + guard page)",
         group(max_map_count),
         group(max_map_count / 2),
     );
@@ -671,82 +754,106 @@ fn print_notes(
         let per_thread = t.row.growth.mappings as f64 / t.row.n as f64;
         if per_thread >= 1.0 {
             line += &format!(
-                " (here each took {per_thread:.1}: ~{})",
+                "; here each took {per_thread:.1} (std adds a guarded signal stack): about {}",
                 group((max_map_count as f64 / per_thread) as u64),
             );
         }
     }
     if let Some(c) = coroutines {
+        let used = c.row.growth.mappings.max(0);
         line += &format!(
-            "; {} coroutines used {}",
+            ". {} coroutines took {} mapping{}",
             group(c.row.n as u64),
-            group(c.row.growth.mappings.max(0) as u64),
+            group(used as u64),
+            if used == 1 { "" } else { "s" },
         );
     }
-    println!("{line}.");
+    paragraph("", &format!("{line}."));
     println!();
 
-    println!(
-        "switch = one context switch: a resume or a suspend; for threads, one wake-up of a blocked"
-    );
-    println!(
-        "  thread through std::sync::mpsc. hot = one task again and again; all N = each of the N in turn."
+    paragraph(
+        "switch",
+        "one context switch: a resume or a suspend; for threads, one wake-up of a blocked \
+         thread through std::sync::mpsc. hot: the same task again and again; all N: each \
+         of the N in turn.",
     );
     if let Some(c) = coroutines {
         let s = &c.stats;
-        println!(
-            "coroutines: {} stacks of {} address space ({} guards); goro-stack counts {} mappings \
-             of its {} allowed, {} reserved",
-            group(c.row.n as u64),
-            bytes(options.stack_size.next_power_of_two() as f64),
-            s.guard,
-            group(s.mappings as u64),
-            group(s.mapping_limit as u64),
-            bytes(s.bytes_reserved as f64),
-        );
-        println!(
-            "  RSS/task includes the {} B Coroutine handle; page tables (not in RSS) add {} per coroutine",
-            std::mem::size_of::<Coroutine<()>>(),
-            bytes(c.row.growth.page_tables as f64 / c.row.n as f64),
+        paragraph(
+            "coroutines",
+            &format!(
+                "{} stacks of address space, {} guards; goro-stack budgets {} of its {} \
+                 mappings for them (adjacent arenas may merge into fewer), {} reserved. \
+                 RSS/task includes the {} B Coroutine handle; page tables (not in RSS) add {} \
+                 per coroutine.",
+                bytes(options.stack_size.next_power_of_two() as f64),
+                s.guard,
+                group(s.mappings as u64),
+                group(s.mapping_limit as u64),
+                bytes(s.bytes_reserved as f64),
+                std::mem::size_of::<Coroutine<()>>(),
+                bytes(c.row.growth.page_tables as f64 / c.row.n as f64),
+            ),
         );
     }
     if let Some(t) = threads {
-        let default = if options.thread_stack.is_some() {
+        let source = if options.thread_stack.is_some() {
             "--thread-stack-kib"
         } else {
             "std's default"
         };
-        println!(
-            "threads: {} stacks of {} address space ({default}); page tables (not in RSS) add {} per thread,",
-            group(t.row.n as u64),
+        let mut text = format!(
+            "{} stacks of address space ({source}); page tables (not in RSS) add {} per \
+             thread, and each has a kernel stack (16 KiB on x86_64), not in RSS either.",
             bytes(t.stack as f64),
             bytes(t.row.growth.page_tables as f64 / t.row.n as f64),
         );
-        println!("  and each thread also has a kernel stack (16 KiB on x86_64), not in RSS either");
-        if let Some(err) = &t.spawn_error {
-            println!(
-                "  only {} of {} threads: {err}",
+        if let Some(why) = &t.shortfall {
+            text += &format!(
+                " Only {} of the {} threads asked for: {why}.",
                 group(t.row.n as u64),
-                group(options.threads as u64)
+                group(options.threads as u64),
             );
         }
+        paragraph("threads", &text);
     }
     let mut cleanup = Vec::new();
     if let Some(c) = coroutines {
         cleanup.push(format!(
             "{} coroutines finished and freed in {}",
             group(c.row.n as u64),
-            nanos(c.row.cleanup.as_nanos() as f64)
+            nanos(c.row.cleanup.as_nanos() as f64),
         ));
     }
     if let Some(t) = threads {
         cleanup.push(format!(
             "{} threads woken and joined in {}",
             group(t.row.n as u64),
-            nanos(t.row.cleanup.as_nanos() as f64)
+            nanos(t.row.cleanup.as_nanos() as f64),
         ));
     }
-    println!("cleanup: {}", cleanup.join("; "));
+    paragraph("cleanup", &format!("{}.", cleanup.join("; ")));
+}
+
+/// Prints `text` wrapped to the page width, under a label in the left margin.
+fn paragraph(label: &str, text: &str) {
+    const WIDTH: usize = 96;
+    let indent = if label.is_empty() { 0 } else { 12 };
+    let mut line = format!("{label:indent$}");
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
+            println!("{line}");
+            line = " ".repeat(indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    println!("{line}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -772,13 +879,22 @@ fn signed(n: i64) -> String {
     }
 }
 
+/// Bytes in the largest binary unit that keeps the number at least 1: `4.1 KiB`, and
+/// `64 KiB` rather than `64.0 KiB` for whole numbers.
 fn bytes(b: f64) -> String {
-    const KIB: f64 = 1024.0;
-    match b.abs() {
-        x if x < KIB => format!("{b:.0} B"),
-        x if x < KIB * KIB => format!("{:.1} KiB", b / KIB),
-        x if x < KIB * KIB * KIB => format!("{:.1} MiB", b / (KIB * KIB)),
-        _ => format!("{:.1} GiB", b / (KIB * KIB * KIB)),
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = b;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else if value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -794,6 +910,11 @@ fn nanos(ns: f64) -> String {
 
 fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))
+}
+
+/// Kernel mappings (VMAs) of this process: the lines of `/proc/self/maps`.
+fn count_mappings() -> Result<u64, String> {
+    Ok(read("/proc/self/maps")?.lines().count() as u64)
 }
 
 fn read_number(path: &str) -> Option<u64> {
