@@ -19,6 +19,10 @@
 //! 3. `deque`: Gs that have not started yet (crossbeam-deque, Chase-Lev). Any worker
 //!    may steal from it, half at a time, as Go's `runqsteal` does.
 //!
+//! 4. `yielded`: started Gs that called `yield_now`. They run after everything above
+//!    and the injector, as Go's `Gosched` puts a G behind the run queue, so a yield
+//!    lets not-yet-started siblings run too.
+//!
 //! And one global `injector` for Gs spawned by plain threads. Every 61st round a worker
 //! looks at the injector first, so it is never starved.
 //!
@@ -139,6 +143,7 @@ struct Local {
     rt: &'static Runtime,
     deque: Deque<Arc<Task>>,
     home: RefCell<VecDeque<Arc<Task>>>,
+    yielded: RefCell<VecDeque<Arc<Task>>>,
     round: Cell<u64>,
     rng: Cell<u64>,
     spinning: Cell<bool>,
@@ -172,10 +177,13 @@ pub(crate) fn started_runtime() -> Option<&'static Runtime> {
 }
 
 pub(crate) fn init(config: Config) -> Result<(), ConfigError> {
+    // An invalid configuration is rejected without touching the global: the caller
+    // may fix it and try again.
+    config.validate()?;
     let mut fresh = false;
     let rt = RUNTIME.get_or_init(|| {
         fresh = true;
-        config.validate().and_then(|()| Runtime::new(config))
+        Runtime::new(config)
     });
     match rt {
         Err(err) => Err(err.clone()),
@@ -524,6 +532,7 @@ fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
         rt,
         deque,
         home: RefCell::new(VecDeque::new()),
+        yielded: RefCell::new(VecDeque::new()),
         round: Cell::new(0),
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
         spinning: Cell::new(false),
@@ -571,7 +580,11 @@ impl Local {
         match result {
             Ok(Resumed::Suspended(Reason::Yield)) => {
                 task.yielded();
-                self.push_runnable(task);
+                if task.pinned {
+                    self.yielded.borrow_mut().push_back(task);
+                } else {
+                    self.push_runnable(task);
+                }
             }
             Ok(Resumed::Suspended(Reason::Park)) => {
                 if task.parked() {
@@ -677,7 +690,18 @@ impl Local {
 
     /// The next task to run, parking the worker until there is one. `None` means this
     /// spare worker should retire.
+    ///
+    /// A worker that was spinning stops spinning once it has something to run, wherever
+    /// that came from (and wakes a replacement spinner if it was the last one): a
+    /// worker that runs a long coroutine while still counted as spinning would keep
+    /// every submitter from waking anyone.
     fn find_runnable(&self) -> Option<Arc<Task>> {
+        let task = self.find_runnable_inner();
+        self.stop_spinning();
+        task
+    }
+
+    fn find_runnable_inner(&self) -> Option<Arc<Task>> {
         loop {
             let round = self.round.get() + 1;
             self.round.set(round);
@@ -710,6 +734,9 @@ impl Local {
                 return Some(task);
             }
             if let Some(task) = self.steal_global() {
+                return Some(task);
+            }
+            if let Some(task) = self.yielded.borrow_mut().pop_front() {
                 return Some(task);
             }
             if self.run_timers() {
@@ -759,17 +786,13 @@ impl Local {
                 }
                 loop {
                     match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
-                        Steal::Success(task) => {
-                            self.stop_spinning();
-                            return Some(task);
-                        }
+                        Steal::Success(task) => return Some(task),
                         Steal::Retry => continue,
                         Steal::Empty => break,
                     }
                 }
             }
             if let Some(task) = self.steal_global() {
-                self.stop_spinning();
                 return Some(task);
             }
             if !self.shared().inbox.is_empty() {
@@ -805,6 +828,7 @@ impl Local {
             && shared.homed.load(Ordering::Relaxed) == 0
             && !self.has_own_work()
             && self.home.borrow().is_empty()
+            && self.yielded.borrow().is_empty()
         {
             if self.spinning.replace(false) {
                 rt.nspinning.fetch_sub(1, Ordering::SeqCst);

@@ -175,5 +175,8 @@ fn stacks_freed_by_an_exited_thread_are_trimmed_by_trim_shared() {
     assert!(dirty >= before + (3 << 20), "{before} -> {dirty}");
     goro_stack::trim_shared();
     let trimmed = rss_bytes();
-    assert!(trimmed + (3 << 20) <= dirty, "RSS should fall by ~4 MiB: {dirty} -> {trimmed}");
+    assert!(
+        trimmed + (3 << 20) <= dirty,
+        "RSS should fall by ~4 MiB: {dirty} -> {trimmed}"
+    );
 }

@@ -1,0 +1,135 @@
+//! Process-level behaviour, each case in a child process: detached coroutines do not
+//! keep the process alive, and invalid configuration is reported with its setting.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// In the child (GORO_CHILD = test name): returns Err so the test body runs the case.
+/// In the parent: runs the child with `env`, returns (exit code, stderr).
+fn in_child(test: &str, env: &[(&str, &str)]) -> Result<(Option<i32>, String), ()> {
+    if std::env::var("GORO_CHILD").as_deref() == Ok(test) {
+        return Err(());
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GORO_CHILD", test)
+        .env_remove("GORO_WORKERS")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn detached_coroutines_do_not_keep_the_process_alive() {
+    let start = Instant::now();
+    let Ok((code, stderr)) = in_child("detached_coroutines_do_not_keep_the_process_alive", &[])
+    else {
+        for _ in 0..100 {
+            drop(goro::go!(|| goro::sleep(Duration::from_secs(3600))));
+        }
+        drop(goro::go!(|| loop {
+            goro::yield_now();
+        }));
+        return; // the test (the child's main) ends here; so must the process
+    };
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn zero_workers_is_rejected_by_name() {
+    let Ok((code, stderr)) = in_child("zero_workers_is_rejected_by_name", &[("GORO_WORKERS", "0")])
+    else {
+        let err = goro::Builder::new().spawn(|| ()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        eprintln!("spawn error: {err}");
+        let _ = goro::go!(|| ()); // panics with the same message
+        unreachable!();
+    };
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("spawn error: GORO_WORKERS is 0"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("failed to spawn a coroutine: GORO_WORKERS is 0"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn unparsable_settings_are_rejected_by_name() {
+    for (var, value, words) in [
+        (
+            "GORO_WORKERS",
+            "many",
+            "GORO_WORKERS=\"many\" is not a whole number",
+        ),
+        (
+            "GORO_STACK_SIZE",
+            "big",
+            "GORO_STACK_SIZE=\"big\" is not a size",
+        ),
+        ("GORO_STACK_SIZE", "4K", "GORO_STACK_SIZE is 4096 bytes"),
+    ] {
+        let Ok((code, stderr)) =
+            in_child("unparsable_settings_are_rejected_by_name", &[(var, value)])
+        else {
+            let err = goro::runtime::Builder::new().init().unwrap_err();
+            eprintln!("init error: {err}");
+            std::process::exit(3);
+        };
+        assert_eq!(code, Some(3), "stderr: {stderr}");
+        assert!(stderr.contains(words), "{var}={value}: {stderr}");
+    }
+}
+
+#[test]
+fn builder_values_are_validated() {
+    let err = goro::runtime::Builder::new().workers(0).init().unwrap_err();
+    assert!(err.to_string().contains("worker count is 0"), "{err}");
+    let err = goro::runtime::Builder::new()
+        .stack_size(1)
+        .init()
+        .unwrap_err();
+    assert!(err.to_string().contains("stack size is 1 bytes"), "{err}");
+}
+
+#[test]
+fn spawning_past_the_stack_budget_is_an_error_then_a_panic() {
+    let Ok((code, stderr)) = in_child(
+        "spawning_past_the_stack_budget_is_an_error_then_a_panic",
+        &[
+            ("GORO_STACK_GUARD", "mprotect"),
+            ("GORO_STACK_MAX_MAPS", "300"),
+        ],
+    ) else {
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(1));
+        let mut handles = Vec::new();
+        let err = loop {
+            let g = gate.clone();
+            match goro::Builder::new().spawn(move || {
+                g.wait();
+                goro::sleep(Duration::from_secs(3600));
+            }) {
+                Ok(h) => handles.push(h),
+                Err(err) => break err,
+            }
+            assert!(handles.len() < 1000, "the budget was not enforced");
+        };
+        eprintln!("spawn error after {}: {err}", handles.len());
+        let _ = goro::go!(|| ());
+        unreachable!();
+    };
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("spawn error after"), "stderr: {stderr}");
+    assert!(stderr.contains("vm.max_map_count"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("failed to spawn a coroutine: cannot allocate"),
+        "stderr: {stderr}"
+    );
+}
