@@ -58,8 +58,25 @@ impl fmt::Display for ResumeError {
 impl std::error::Error for ResumeError {}
 
 /// The goro-stack slot as a corosensei stack. The one implementation of
-/// corosensei's `Stack` trait in goro.
-struct SlotStack(Stack);
+/// corosensei's `Stack` trait in goro. corosensei asks for `base` on every resume, so
+/// both bounds are computed once, here.
+struct SlotStack {
+    base: StackPointer,
+    limit: StackPointer,
+    /// Owns the slot: returned to the pool when the coroutine is dropped.
+    _stack: Stack,
+}
+
+impl SlotStack {
+    fn new(stack: Stack) -> SlotStack {
+        SlotStack {
+            base: StackPointer::new(stack.top().as_ptr() as usize).expect("stack top is not null"),
+            limit: StackPointer::new(stack.guard().as_ptr() as usize)
+                .expect("stack guard is not null"),
+            _stack: stack,
+        }
+    }
+}
 
 // SAFETY: corosensei requires a guard page that catches overflows and at least
 // MIN_STACK_SIZE usable bytes. goro-stack installs a guard page directly below
@@ -67,12 +84,14 @@ struct SlotStack(Stack);
 // its smallest stack is 16 KiB, above corosensei's 4 KiB minimum. `top()` and `guard()`
 // are page-aligned, so they satisfy STACK_ALIGNMENT, and the limit includes the guard.
 unsafe impl corosensei::stack::Stack for SlotStack {
+    #[inline]
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.0.top().as_ptr() as usize).expect("stack top is not null")
+        self.base
     }
 
+    #[inline]
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.0.guard().as_ptr() as usize).expect("stack guard is not null")
+        self.limit
     }
 }
 
@@ -247,7 +266,10 @@ impl<R: Send + 'static> Coroutine<R> {
             }
         };
         Coroutine {
-            inner: ManuallyDrop::new(corosensei::Coroutine::with_stack(SlotStack(stack), body)),
+            inner: ManuallyDrop::new(corosensei::Coroutine::with_stack(
+                SlotStack::new(stack),
+                body,
+            )),
             info: Info {
                 yielder: Cell::new(ptr::null()),
                 id: current::next_id(),
@@ -278,7 +300,10 @@ impl<R> Coroutine<R> {
         if self.inner.done() {
             return Err(ResumeError::Finished);
         }
-        let thread = current::thread_id();
+        // One thread-local access makes this coroutine current and tells us the thread;
+        // the guard puts the previous coroutine back, on every path out.
+        let (previous, thread) = current::enter(&self.info);
+        let restore = RestoreCurrent(previous);
         if self.home != thread {
             if self.home == 0 {
                 self.home = thread;
@@ -286,7 +311,6 @@ impl<R> Coroutine<R> {
                 return Err(ResumeError::NotHome);
             }
         }
-        let restore = RestoreCurrent(current::set_current(&self.info));
         let result = self.inner.resume(());
         drop(restore);
         Ok(match result {
@@ -347,6 +371,7 @@ impl<R> Coroutine<R> {
 struct RestoreCurrent(*const Info);
 
 impl Drop for RestoreCurrent {
+    #[inline]
     fn drop(&mut self) {
         current::set_current(self.0);
     }

@@ -108,19 +108,17 @@ where
     T: Send + 'static,
 {
     let rt = worker::runtime()?;
-    let mut builder =
-        goro_context::Builder::new().stack_size(options.stack_size.unwrap_or(rt.config.stack_size));
-    if let Some(name) = options.name {
-        builder = builder.name(name);
-    }
-    let mut coroutine = builder.spawn(move || Box::new(f()) as task::Output)?;
+    let stack_size = options.stack_size.unwrap_or(rt.config.stack_size);
+    // The stack is taken when the coroutine first runs (see task.rs); what can go
+    // wrong with it is checked now, so that spawn reports it.
+    goro_stack::Stack::check(stack_size)?;
+    let pending = task::Pending {
+        f: Box::new(move || Box::new(f()) as task::Output),
+        name: options.name,
+        stack_size,
+    };
     let migratable = rt.config.allow_migration && !options.pinned;
-    if migratable {
-        // SAFETY: the user opted the runtime into migration through the `unsafe`
-        // `Config::allow_migration`, whose contract is exactly this function's.
-        unsafe { coroutine.allow_migration() };
-    }
-    let task = Task::new(coroutine, !migratable);
+    let task = Task::new(pending, !migratable);
     worker::submit(rt, task.clone());
     Ok(JoinHandle {
         task,

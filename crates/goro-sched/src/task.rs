@@ -1,9 +1,15 @@
 //! G: the control block of one coroutine, and its scheduling state machine.
 //!
 //! A `Task` is shared (`Arc`) between the run queues, whoever may wake it (a channel's
-//! waiter list, a timer, a `JoinHandle`), and the worker running it. The coroutine
-//! itself sits in an `UnsafeCell`: only the worker that moved the task from QUEUED to
-//! RUNNING touches it, and the state machine guarantees there is one such worker.
+//! waiter list, a timer, a `JoinHandle`), and the worker running it. Its body sits in
+//! an `UnsafeCell`: only the worker that moved the task from QUEUED to RUNNING touches
+//! it, and the state machine guarantees there is one such worker.
+//!
+//! The body starts as the closure and becomes a coroutine when the task first runs: the
+//! stack is taken then, from the running worker's warm cache, not at spawn. A million
+//! queued spawns then cost a million small allocations rather than a million fresh
+//! stack pages, and a coroutine that finishes before the next starts hands its stack
+//! straight on, as Go recycles a dead goroutine's stack.
 //!
 //! ```text
 //!              spawn                      pop from a run queue
@@ -50,16 +56,31 @@ pub(crate) struct Task {
     pub(crate) pinned: bool,
     /// Index of the worker it first ran on, or NO_HOME.
     home: AtomicUsize,
-    coroutine: UnsafeCell<Option<Coroutine<Output>>>,
+    body: UnsafeCell<Body>,
     join: Mutex<Join>,
 }
 
-// SAFETY: `coroutine` is the only field that is not Sync. It is touched only by
-// `Task::coroutine`, whose callers (the worker loop) hold the task in state RUNNING:
-// exactly one worker moves a task from QUEUED to RUNNING (a task is in at most one run
-// queue at a time, see the state machine above), and the next transition out of
-// RUNNING happens on that same worker after the resume returns. Coroutine<Output> is
-// Send, so handing it from thread to thread through the queues is fine.
+/// What a task runs: the closure until it first runs, then its coroutine.
+pub(crate) enum Body {
+    Pending(Pending),
+    Running(Coroutine<Output>),
+    Finished,
+}
+
+/// A task that has not run yet: what it takes to build its coroutine.
+pub(crate) struct Pending {
+    pub(crate) f: Box<dyn FnOnce() -> Output + Send>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) stack_size: usize,
+}
+
+// SAFETY: `body` is the only field that is not Sync. It is touched only through
+// `Task::body`, whose callers (the worker loop) hold the task in state RUNNING: exactly
+// one worker moves a task from QUEUED to RUNNING (a task is in at most one run queue at
+// a time, see the state machine above), and the next transition out of RUNNING happens
+// on that same worker after the resume returns. Everything in a Body is Send (the
+// closure is boxed as `Send`, Coroutine<Output> is Send), so handing it from thread to
+// thread through the queues is fine.
 unsafe impl Sync for Task {}
 
 struct Join {
@@ -69,12 +90,12 @@ struct Join {
 }
 
 impl Task {
-    pub(crate) fn new(coroutine: Coroutine<Output>, pinned: bool) -> Arc<Task> {
+    pub(crate) fn new(pending: Pending, pinned: bool) -> Arc<Task> {
         Arc::new(Task {
             state: AtomicU8::new(QUEUED),
             pinned,
             home: AtomicUsize::new(NO_HOME),
-            coroutine: UnsafeCell::new(Some(coroutine)),
+            body: UnsafeCell::new(Body::Pending(pending)),
             join: Mutex::new(Join {
                 result: None,
                 waiter: None,
@@ -91,15 +112,15 @@ impl Task {
         self.home.store(worker, Ordering::Relaxed);
     }
 
-    /// The coroutine, for the worker that runs the task.
+    /// The body, for the worker that runs the task.
     ///
     /// # Safety
     /// The caller must be the worker that moved this task to RUNNING (`start`), and must
     /// not hold the reference past the matching `parked`/`yielded`/`finish`.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn coroutine(&self) -> &mut Option<Coroutine<Output>> {
+    pub(crate) unsafe fn body(&self) -> &mut Body {
         // SAFETY: exclusive by the state machine, as the caller guarantees.
-        unsafe { &mut *self.coroutine.get() }
+        unsafe { &mut *self.body.get() }
     }
 
     /// QUEUED -> RUNNING, keeping a pending permit. Acquire: pairs with the Release in
@@ -158,11 +179,12 @@ impl Task {
         }
     }
 
-    /// Records the coroutine's result and wakes a joiner. Drops the coroutine here, on
-    /// the worker that ran it, so its stack goes back to this thread's pool.
+    /// Records the task's result and wakes a joiner. Drops the coroutine here, on the
+    /// worker that ran it, so its stack goes back to this thread's pool.
     pub(crate) fn finish(&self, result: thread::Result<Output>) {
-        // SAFETY: called by the running worker right after the coroutine finished.
-        drop(unsafe { self.coroutine() }.take());
+        // SAFETY: called by the running worker right after the coroutine finished (or
+        // failed to start).
+        drop(std::mem::replace(unsafe { self.body() }, Body::Finished));
         self.state.store(DONE, Ordering::Release);
         let waiter = {
             let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());

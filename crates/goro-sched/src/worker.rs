@@ -83,7 +83,7 @@ use crate::blocking::BlockingPool;
 use crate::config::{Config, ConfigError};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::park::Unparker;
-use crate::task::{NO_HOME, Task};
+use crate::task::{self, Body, Task};
 use crate::timer::{self, TimerHandle, Timers};
 
 /// How many times in a row `next` may run before the home queue gets a turn.
@@ -561,20 +561,31 @@ impl Local {
     fn run(&self, task: Arc<Task>) {
         task.start();
         let shared = self.shared();
-        if task.home() == NO_HOME {
-            task.set_home(self.index);
-            if task.pinned {
-                shared
-                    .homed
-                    .store(shared.homed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // SAFETY: we moved the task to RUNNING in `start`; see Task::body.
+        let body = unsafe { task.body() };
+        if let Body::Pending(_) = body {
+            match self.build(body, task.pinned) {
+                Ok(()) => {
+                    task.set_home(self.index);
+                    if task.pinned {
+                        let homed = shared.homed.load(Ordering::Relaxed);
+                        shared.homed.store(homed + 1, Ordering::Relaxed);
+                    }
+                }
+                Err(err) => {
+                    self.count_finished();
+                    task.finish(Err(Box::new(err)));
+                    return;
+                }
             }
         }
+        let Body::Running(coroutine) = body else {
+            unreachable!("a queued task is pending or running");
+        };
         self.current.set(Arc::as_ptr(&task));
         let tick = shared.tick.load(Ordering::Relaxed);
         shared.tick.store(tick + 1, Ordering::Relaxed);
-        // SAFETY: we moved the task to RUNNING in `start`; see Task::coroutine.
-        let coroutine = unsafe { task.coroutine() }.as_mut();
-        let result = coroutine.expect("a queued task has a coroutine").resume();
+        let result = coroutine.resume();
         shared.tick.store(tick + 2, Ordering::Relaxed);
         self.current.set(ptr::null());
         match result {
@@ -597,10 +608,7 @@ impl Local {
                         .homed
                         .store(shared.homed.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
                 }
-                shared.finished.store(
-                    shared.finished.load(Ordering::Relaxed) + 1,
-                    Ordering::Relaxed,
-                );
+                self.count_finished();
                 task.finish(result);
             }
             Err(ResumeError::NotHome) => {
@@ -610,6 +618,51 @@ impl Local {
             }
             Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
         }
+    }
+
+    /// Turns a pending body into a coroutine, taking its stack from this worker's pool.
+    /// On failure the error becomes the task's result, as a `String` payload.
+    fn build(&self, body: &mut Body, pinned: bool) -> Result<(), String> {
+        let Body::Pending(pending) = std::mem::replace(body, Body::Finished) else {
+            unreachable!("build is called on pending bodies");
+        };
+        let task::Pending {
+            f,
+            name,
+            stack_size,
+        } = pending;
+        let mut builder = goro_context::Builder::new().stack_size(stack_size);
+        if let Some(name) = name.clone() {
+            builder = builder.name(name);
+        }
+        match builder.spawn(f) {
+            Ok(mut coroutine) => {
+                if !pinned {
+                    // SAFETY: only tasks of a runtime that the user opted into migration
+                    // (through the `unsafe` `Config::allow_migration`, whose contract is
+                    // this one) are unpinned; see `spawn`.
+                    unsafe { coroutine.allow_migration() };
+                }
+                *body = Body::Running(coroutine);
+                Ok(())
+            }
+            Err(err) => {
+                let msg = format!(
+                    "goro: coroutine '{}' could not start: {err}",
+                    name.as_deref().unwrap_or("<unnamed>")
+                );
+                eprintln!("{msg}");
+                Err(msg)
+            }
+        }
+    }
+
+    fn count_finished(&self) {
+        let shared = self.shared();
+        shared.finished.store(
+            shared.finished.load(Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
     }
 
     /// Requeues a task this worker just ran (it yielded, or a wakeup raced its park).

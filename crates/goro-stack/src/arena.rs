@@ -223,6 +223,7 @@ impl Carver {
     }
 }
 
+#[inline]
 pub(crate) fn nonnull(addr: usize) -> NonNull<u8> {
     NonNull::new(addr as *mut u8).expect("slot addresses are never null")
 }

@@ -119,23 +119,47 @@ impl Stack {
         })
     }
 
+    /// Checks, without allocating, that [`Stack::new(size)`](Stack::new) could succeed
+    /// now: the size is valid and, if the mapping budget ran out earlier, a free stack
+    /// is available. A scheduler that allocates stacks lazily (when a coroutine first
+    /// runs) calls this at spawn time so that spawning past the budget is an error
+    /// there. Best effort: other threads may take the last free stack meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(goro_stack::Stack::check(64 * 1024).is_ok());
+    /// assert!(goro_stack::Stack::check(1024).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Stack::new`].
+    pub fn check(size: usize) -> Result<(), StackError> {
+        pool::check_available(SizeClass::for_size(size)?)
+    }
+
     /// One past the highest usable address: where a new stack's pointer starts.
     /// Page-aligned.
+    #[inline]
     pub fn top(&self) -> NonNull<u8> {
         arena::nonnull(self.bottom().as_ptr() as usize + self.size())
     }
 
     /// The lowest usable address, directly above the guard page.
+    #[inline]
     pub fn bottom(&self) -> NonNull<u8> {
         arena::nonnull(self.low.as_ptr() as usize + pool::page())
     }
 
     /// The lowest address of the guard page (the stack's absolute limit).
+    #[inline]
     pub fn guard(&self) -> NonNull<u8> {
         self.low
     }
 
     /// Usable bytes, excluding the guard page: a power of two of at least 16 KiB.
+    #[inline]
     pub fn size(&self) -> usize {
         self.class.usable()
     }

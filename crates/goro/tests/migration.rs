@@ -1,61 +1,71 @@
 //! With `allow_migration()`, started coroutines move between workers as goroutines do;
 //! pinned ones stay.
 
-use std::collections::HashSet;
-use std::sync::Once;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, Once};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
-fn migrating_runtime() {
+/// The tests take turns: each needs one worker idle to steal.
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn migrating_runtime() -> MutexGuard<'static, ()> {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        // SAFETY: the coroutines in this test hold only Send values (ThreadIds, sets of
-        // them, handles) across their blocking calls.
+        // SAFETY: the coroutines in this test hold only Send values (ThreadIds,
+        // handles) across their blocking calls.
         unsafe { goro::runtime::Builder::new().workers(2).allow_migration() }
             .init()
             .unwrap()
     });
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn churn(builder: goro::Builder) -> goro::JoinHandle<HashSet<std::thread::ThreadId>> {
+fn spin(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// A spawns B, keeps its own worker busy long enough for the idle worker to steal B,
+/// then joins B. B finishes on the other worker, and its wakeup of A is where A may
+/// move: to the waker's worker, as in Go. Returns A's thread before and after.
+fn wake_from_the_other_worker(builder: goro::Builder) -> (ThreadId, ThreadId, ThreadId) {
     builder
         .spawn(|| {
-            let mut seen = HashSet::new();
-            for round in 0..200 {
-                seen.insert(std::thread::current().id());
-                // Children may run on the other worker; their finish wakes us there.
-                let children: Vec<_> = (0..4)
-                    .map(|_| {
-                        goro::go!(|| {
-                            let end = std::time::Instant::now() + Duration::from_micros(50);
-                            while std::time::Instant::now() < end {}
-                        })
-                    })
-                    .collect();
-                for child in children {
-                    child.join().unwrap();
-                }
-                if round % 2 == 0 {
-                    goro::yield_now();
-                }
-            }
-            seen.insert(std::thread::current().id());
-            seen
+            let before = std::thread::current().id();
+            let b = goro::go!(|| {
+                spin(Duration::from_millis(30));
+                std::thread::current().id()
+            });
+            spin(Duration::from_millis(20));
+            let b_ran_on = b.join().unwrap();
+            (before, b_ran_on, std::thread::current().id())
         })
+        .unwrap()
+        .join()
         .unwrap()
 }
 
 #[test]
-fn coroutines_migrate_and_pinned_ones_stay() {
-    migrating_runtime();
-    let free: Vec<_> = (0..20).map(|_| churn(goro::Builder::new())).collect();
-    let pinned: Vec<_> = (0..20).map(|_| churn(goro::Builder::new().pin())).collect();
-    let migrated = free
-        .into_iter()
-        .map(|h| h.join().unwrap().len())
-        .filter(|&threads| threads > 1)
-        .count();
-    assert!(migrated > 0, "no coroutine ever ran on a second thread");
-    for h in pinned {
-        assert_eq!(h.join().unwrap().len(), 1, "a pinned coroutine moved");
+fn a_woken_coroutine_moves_to_the_wakers_worker() {
+    let _alone = migrating_runtime();
+    for _ in 0..5 {
+        let (before, b_ran_on, after) = wake_from_the_other_worker(goro::Builder::new());
+        assert_ne!(before, b_ran_on, "the idle worker should have stolen B");
+        assert_eq!(
+            after, b_ran_on,
+            "A should continue on the worker that woke it"
+        );
+    }
+}
+
+#[test]
+fn a_pinned_coroutine_stays_home() {
+    let _alone = migrating_runtime();
+    for _ in 0..5 {
+        let (before, b_ran_on, after) = wake_from_the_other_worker(goro::Builder::new().pin());
+        assert_ne!(before, b_ran_on, "the idle worker should have stolen B");
+        assert_eq!(after, before, "a pinned coroutine moved");
     }
 }

@@ -108,15 +108,31 @@ fn spawning_past_the_stack_budget_is_an_error_then_a_panic() {
             ("GORO_STACK_MAX_MAPS", "300"),
         ],
     ) else {
-        let gate = std::sync::Arc::new(std::sync::Barrier::new(1));
+        // Each coroutine takes its stack when it starts; wait for that before the next
+        // spawn, so the budget is really in use when spawn checks it.
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut handles = Vec::new();
         let err = loop {
-            let g = gate.clone();
-            match goro::Builder::new().spawn(move || {
-                g.wait();
+            let s = started.clone();
+            let spawned = goro::Builder::new().spawn(move || {
+                s.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 goro::sleep(Duration::from_secs(3600));
-            }) {
-                Ok(h) => handles.push(h),
+            });
+            match spawned {
+                Ok(h) => {
+                    while started.load(std::sync::atomic::Ordering::SeqCst) < handles.len() + 1
+                        && !h.is_finished()
+                    {
+                        std::thread::yield_now();
+                    }
+                    if h.is_finished() {
+                        // It could not get a stack: its join says why.
+                        let payload = h.join().unwrap_err();
+                        eprintln!("start error: {}", payload.downcast_ref::<String>().unwrap());
+                        continue;
+                    }
+                    handles.push(h);
+                }
                 Err(err) => break err,
             }
             assert!(handles.len() < 1000, "the budget was not enforced");
