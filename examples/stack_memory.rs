@@ -1,91 +1,74 @@
 //! `stack_memory`: what a parked coroutine costs, next to a parked thread.
 //!
-//! The program parks N coroutines (default 1,000,000), each resumed once so that it
-//! holds a live, touched stack, and keeps them all alive. Then it does the same with
-//! N OS threads (default 10,000), each blocked on a channel receive. For both it
-//! measures:
+//! The program starts N coroutines with `goro::go!` (default 100,000) and then N
+//! threads with `std::thread::spawn` (default 10,000). Every task runs the same body:
+//! it reports in, then parks with `goro_sched::park()` (which suspends a coroutine, its
+//! worker running others meanwhile, and is `std::thread::park` on a plain thread) until
+//! the program releases them all. Only once every task is parked does it measure, per
+//! task:
 //!
+//! - **RSS/task**: resident memory added (`VmRSS` of `/proc/self/status`) over N. It
+//!   includes the task's handle and its `Unparker` in this program's lists (24 bytes).
+//! - **page tables/task**: memory the kernel spends mapping those pages (`VmPTE`), not
+//!   part of RSS. Threads' kernel stacks (16 KiB each on x86_64) are in neither.
+//! - **spawn/task**: wall time from the first spawn until all N are parked, over N.
+//! - **mappings**: kernel mappings (VMAs, lines of `/proc/self/maps`) added. A process
+//!   may have `vm.max_map_count` of them (65,530 by default): that limit, not memory,
+//!   is what stops a thread per task (several mappings each), and coroutine libraries
+//!   that map every stack separately (two each: about 32,700 coroutines).
 //! - **guard**: how the guard page below each stack is made. goro uses
-//!   `madvise(MADV_GUARD_INSTALL)` where the kernel has it (Linux 6.13+), which adds
-//!   no kernel mapping; threads (and goro's fallback) use `mprotect`, which does.
-//! - **mappings**: kernel mappings (VMAs, the lines of `/proc/self/maps`) added. A
-//!   process may have `vm.max_map_count` of them (65,530 by default). That limit,
-//!   not memory, is what stops a thread per task (2 to 4 mappings each: 16,000 to
-//!   32,000 threads) and coroutine libraries that map every stack separately (2 each:
-//!   about 32,000 coroutines).
-//! - **RSS/task**: resident memory added (`VmRSS` of `/proc/self/status`), divided
-//!   by N. It includes each task's handle (the `Coroutine` in a `Vec`; the thread's
-//!   `JoinHandle` and channel).
-//! - **create/task**: wall time to create all N and run each until it parks, over N.
-//! - **switch**: one context switch (a resume or a suspend; for threads, one wake-up
-//!   of a blocked thread by another through `std::sync::mpsc`). *hot* switches to the
-//!   same task again and again; *all N* wakes each of the N in turn, so every switch
-//!   lands on a stack that is cold in the caches.
+//!   `madvise(MADV_GUARD_INSTALL)` where the kernel has it (Linux 6.13+), which adds no
+//!   mapping; glibc's thread stacks (and goro's fallback) use `mprotect`, which does.
 //!
-//! The default run needs about 4.5 GiB of free memory and takes a few seconds to a
-//! few tens of seconds (page faults dominate creation, and they are slow in VMs). Run
-//! it with
+//! It measures at several N on the way up (100, 300, 1,000, ... up to N) and draws
+//! RSS/task against N for both kinds of task into an SVG chart, by default
+//! `docs/stack_memory.svg` in the workspace. The default run takes a few seconds:
 //!
 //! ```text
 //! cargo run --release -p goro-examples --example stack_memory
-//! cargo run --release -p goro-examples --example stack_memory -- --coroutines 100000 --threads 1000
+//! cargo run --release -p goro-examples --example stack_memory -- --coroutines 1000000
 //! cargo run --release -p goro-examples --example stack_memory -- --help
 //! ```
 //!
-//! To see what happens without `MADV_GUARD_INSTALL` (every stack then costs two
-//! mappings, and goro stops with an error that names `vm.max_map_count` instead of
-//! crashing), force the fallback:
-//!
-//! ```text
-//! GORO_STACK_GUARD=mprotect cargo run --release -p goro-examples --example stack_memory
-//! ```
+//! To see goro without `MADV_GUARD_INSTALL` (every stack then costs two mappings, and
+//! spawning stops with an error naming `vm.max_map_count` instead of crashing), run it
+//! with `GORO_STACK_GUARD=mprotect`.
 
+use std::any::Any;
+use std::error::Error;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use goro_context::{Builder, Coroutine, Reason, ResumeError, Resumed, StackError};
+use goro_sched::Unparker;
+use plotters::prelude::*;
 
 const USAGE: &str = "\
-usage: stack_memory [--coroutines N] [--threads N] [--stack-kib K] [--thread-stack-kib K]
+usage: stack_memory [--coroutines N] [--threads N] [--chart PATH]
 
-Parks N coroutines, then N threads, each with a live stack, and prints what one
-costs: kernel mappings, resident memory, creation time and switch time.
+Parks N coroutines, then N threads, and prints what one costs: resident memory,
+spawn time and kernel mappings. Draws memory per task against N into an SVG chart.
 
 options:
-  --coroutines N        coroutines to park (default 1,000,000; 0 skips them)
-  --threads N           threads to park (default 10,000; 0 skips them)
-  --stack-kib K         coroutine stack size in KiB (default 64; goro rounds it up to
-                        a power of two, at least 16)
-  --thread-stack-kib K  thread stack size in KiB (default: std's, which is 2 MiB
-                        unless RUST_MIN_STACK says otherwise)
-  -h, --help            print this help
-
-environment:
-  GORO_STACK_GUARD=madvise|mprotect|auto   how goro makes guard pages (default: auto,
-                        madvise where the kernel supports MADV_GUARD_INSTALL). With
-                        mprotect every stack costs two kernel mappings, and creation
-                        stops with an error near vm.max_map_count / 2 coroutines.
+  --coroutines N  coroutines to park (default 100,000; 0 skips them)
+  --threads N     threads to park (default 10,000; 0 skips them; capped where
+                  vm.max_map_count would run out)
+  --chart PATH    where to write the chart (default: docs/stack_memory.svg in the
+                  workspace)
+  -h, --help      print this help
 ";
 
-/// How long each hot-switch loop runs.
-const HOT_BUDGET: Duration = Duration::from_millis(250);
-
-/// Rough resident cost of one parked coroutine (one stack page and its handle), used
-/// only to refuse a run that would clearly not fit in memory.
-const COROUTINE_ESTIMATE: u64 = 4096 + 256;
-/// The same for a thread, counting its kernel stack and page tables too.
-const THREAD_ESTIMATE: u64 = 32 * 1024;
-
-/// Kernel mappings left for the rest of the process (the heap, malloc's per-thread
-/// arenas) when deciding how many threads fit under `vm.max_map_count`.
-const MAPPING_MARGIN: u64 = 512;
-
-/// Tells the parked coroutines to return the next time they are resumed, so that
-/// cleanup finishes them instead of unwinding each one.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Kernel mappings one thread may add: its stack and guard page, and the guarded
+/// signal stack std gives every thread it spawns. A thread that cannot map its signal
+/// stack aborts the process, so `--threads` is capped to stay clear of the limit.
+const MAPPINGS_PER_THREAD: usize = 4;
+/// Mappings left for everything else (the heap, malloc arenas, goro's arenas).
+const MAPPING_MARGIN: usize = 2_000;
 
 fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
@@ -99,7 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&options) {
+    match run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -108,48 +91,76 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(options: &Options) -> Result<(), String> {
-    let max_map_count = read_number("/proc/sys/vm/max_map_count").unwrap_or(65_530);
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "?".into());
+fn run(mut options: Options) -> Result<(), String> {
+    // Start the runtime (workers, stack arenas) outside every measurement.
+    goro::go!(|| ())
+        .join()
+        .map_err(|_| "the first coroutine failed")?;
+    let stats = goro::stats();
+    let max_map_count = read("/proc/sys/vm/max_map_count")?
+        .trim()
+        .parse()
+        .unwrap_or(65_530);
     println!(
-        "goro stack_memory: Linux {kernel} {}, {cpus} CPUs, vm.max_map_count = {}",
-        std::env::consts::ARCH,
+        "goro stack_memory: Linux {}, {} CPUs, {} goro workers, vm.max_map_count = {}",
+        read("/proc/sys/kernel/osrelease")?.trim(),
+        thread::available_parallelism().map_or(1, |n| n.get()),
+        stats.workers,
         group(max_map_count),
     );
+
+    let room = max_map_count.saturating_sub(count_mappings()? + MAPPING_MARGIN);
+    if options.threads > room / MAPPINGS_PER_THREAD {
+        options.threads = room / MAPPINGS_PER_THREAD;
+        println!(
+            "(--threads capped at {}: vm.max_map_count leaves room for no more)",
+            group(options.threads)
+        );
+    }
+    check_memory("coroutines", options.coroutines, 6 << 10)?;
+    check_memory("threads", options.threads, 48 << 10)?;
+
+    let coroutines = measure::<Coroutine>(options.coroutines)?;
+    let threads = measure::<OsThread>(options.threads)?;
+    for run in [&coroutines, &threads].into_iter().flatten() {
+        print_run(run);
+    }
+
     println!();
-
-    check_memory("coroutines", options.coroutines, COROUTINE_ESTIMATE)?;
-    check_memory("threads", options.threads, THREAD_ESTIMATE)?;
-
-    let coroutines = match options.coroutines {
-        0 => None,
-        _ => Some(run_coroutines(options)?),
-    };
-    let threads = match options.threads {
-        0 => None,
-        _ => Some(run_threads(options, max_map_count)?),
-    };
-
-    let rows: Vec<&Row> = coroutines
-        .iter()
-        .map(|c| &c.row)
-        .chain(threads.iter().map(|t| &t.row))
-        .collect();
-    if rows.is_empty() {
+    if let (Some(c), Some(t)) = (&coroutines, &threads) {
+        let (c, t) = (c.last(), t.last());
+        println!(
+            "Per task: a parked coroutine holds {} resident + {} of page tables; a parked \
+             thread {} + {} ({:.1}x), plus a 16 KiB kernel stack that /proc does not show.",
+            bytes(c.rss),
+            bytes(c.page_tables),
+            bytes(t.rss),
+            bytes(t.page_tables),
+            (t.rss + t.page_tables) / (c.rss + c.page_tables),
+        );
+        println!(
+            "{} coroutines took {} kernel mappings in all; {} threads took {}.",
+            group(c.n),
+            group(c.mappings.max(0) as usize),
+            group(t.n),
+            group(t.mappings.max(0) as usize),
+        );
+        let per_thread = t.mappings as f64 / t.n as f64;
+        println!(
+            "A thread costs {per_thread:.1} mappings: vm.max_map_count = {} stops threads at \
+             about {}.",
+            group(max_map_count),
+            group((max_map_count as f64 / per_thread.max(1.0)) as usize),
+        );
+    }
+    if coroutines.is_none() && threads.is_none() {
         println!("nothing to measure (both --coroutines and --threads are 0)");
         return Ok(());
     }
-    print_table(&rows);
-    println!();
-    print_notes(
-        options,
-        max_map_count,
-        coroutines.as_ref(),
-        threads.as_ref(),
-    );
+    let series: Vec<&Run> = [&coroutines, &threads].into_iter().flatten().collect();
+    draw_chart(&options.chart, &series)
+        .map_err(|err| format!("cannot write {}: {err}", options.chart.display()))?;
+    println!("chart: {}", options.chart.display());
     Ok(())
 }
 
@@ -159,708 +170,407 @@ fn run(options: &Options) -> Result<(), String> {
 struct Options {
     coroutines: usize,
     threads: usize,
-    /// Coroutine stack size in bytes (goro rounds it up to a power of two).
-    stack_size: usize,
-    /// Thread stack size in bytes; `None` leaves std's default.
-    thread_stack: Option<usize>,
+    chart: PathBuf,
 }
 
-/// Parses the flags; `Ok(None)` means `--help`.
+/// Parses the flags (`--flag value` or `--flag=value`); `Ok(None)` means `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut options = Options {
-        coroutines: 1_000_000,
+        coroutines: 100_000,
         threads: 10_000,
-        stack_size: goro_context::DEFAULT_STACK_SIZE,
-        thread_stack: None,
+        chart: workspace.join("docs/stack_memory.svg"),
     };
     while let Some(arg) = args.next() {
-        // Both `--flag value` and `--flag=value`.
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
-            _ => (arg, None),
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--coroutines" | "--threads" | "--stack-kib" | "--thread-stack-kib" => {}
-            _ => return Err(format!("unknown argument {flag:?}")),
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
         }
-        let Some(value) = inline.or_else(|| args.next()) else {
-            return Err(format!("{flag} needs a value"));
+        let value = inline
+            .or_else(|| args.next())
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || -> Result<usize, String> {
+            value
+                .replace(['_', ','], "")
+                .parse()
+                .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
         };
         match flag.as_str() {
-            "--coroutines" => options.coroutines = number(&flag, &value)?,
-            "--threads" => options.threads = number(&flag, &value)?,
-            "--stack-kib" => options.stack_size = kib(&flag, &value)?,
-            "--thread-stack-kib" => options.thread_stack = Some(kib(&flag, &value)?),
+            "--coroutines" => options.coroutines = number()?,
+            "--threads" => options.threads = number()?,
+            "--chart" => options.chart = PathBuf::from(&value),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
     Ok(Some(options))
 }
 
-/// A whole number; `_` and `,` may separate digit groups (`1_000_000`).
-fn number(flag: &str, value: &str) -> Result<usize, String> {
-    let digits: String = value.chars().filter(|c| !matches!(c, '_' | ',')).collect();
-    digits
-        .parse()
-        .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
-}
-
-/// A size in KiB, returned in bytes.
-fn kib(flag: &str, value: &str) -> Result<usize, String> {
-    match number(flag, value)? {
-        0 => Err(format!("{flag} must be more than 0")),
-        k => k
-            .checked_mul(1024)
-            .ok_or_else(|| format!("{flag} {value} KiB is too large")),
+/// Refuses a run that clearly does not fit in memory, rather than let the OOM killer
+/// end it half way.
+fn check_memory(what: &str, n: usize, estimate: usize) -> Result<(), String> {
+    let available = read("/proc/meminfo")
+        .ok()
+        .and_then(|text| kib_field(&text, "MemAvailable:"));
+    match available {
+        Some(kib) if n.saturating_mul(estimate) > kib / 10 * 9 * 1024 => Err(format!(
+            "{} {what} need about {} and this machine has {} available; ask for fewer with \
+             --{what} N",
+            group(n),
+            bytes((n * estimate) as f64),
+            bytes(kib as f64 * 1024.0),
+        )),
+        _ => Ok(()),
     }
-}
-
-/// Refuses a run that would clearly not fit in the machine's available memory, rather
-/// than let the kernel's OOM killer end it half way.
-fn check_memory(what: &str, n: usize, estimate: u64) -> Result<(), String> {
-    let Some(available) = meminfo_kib("MemAvailable:").map(|k| k * 1024) else {
-        return Ok(());
-    };
-    let need = (n as u64).saturating_mul(estimate);
-    if need > available / 10 * 9 {
-        return Err(format!(
-            "{} {what} need about {} of memory and this machine has {} available; \
-             ask for fewer with --{what} N",
-            group(n as u64),
-            bytes(need as f64),
-            bytes(available as f64),
-        ));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------
-// Measurements shared by both runs
+// Parked tasks
 
-/// What the kernel says about this process at one moment.
-#[derive(Clone, Copy)]
-struct Snapshot {
-    /// Resident memory, in bytes (`VmRSS`).
-    rss: u64,
-    /// Memory in page tables, in bytes (`VmPTE`); not part of RSS.
-    page_tables: u64,
-    /// Kernel mappings: lines of `/proc/self/maps`.
-    mappings: u64,
+/// What every task shares with the measuring thread.
+struct Gate {
+    /// Set once, to let every task return.
+    released: AtomicBool,
+    /// One per task that has reported in, to wake it with.
+    unparkers: Mutex<Vec<Unparker>>,
+    /// How many tasks the measuring thread waits for.
+    target: AtomicUsize,
+    /// Wakes the measuring thread.
+    main: Unparker,
 }
 
-impl Snapshot {
-    fn take() -> Result<Snapshot, String> {
-        let status = read("/proc/self/status")?;
-        let field = |name: &str| {
-            kib_field(&status, name)
-                .map(|k| k * 1024)
-                .ok_or_else(|| format!("/proc/self/status has no {name} line"))
-        };
-        Ok(Snapshot {
-            rss: field("VmRSS:")?,
-            page_tables: field("VmPTE:")?,
-            mappings: count_mappings()?,
-        })
+/// The body of every task, coroutine or thread: report in, then park until released.
+/// `goro_sched::park` may return spuriously (like `std::thread::park`), hence the loop.
+fn park_until_released(gate: &Gate) {
+    let arrived = {
+        let mut unparkers = gate.unparkers.lock().unwrap();
+        unparkers.push(goro_sched::current_unparker());
+        unparkers.len()
+    };
+    if arrived >= gate.target.load(Ordering::Acquire) {
+        gate.main.unpark();
+    }
+    while !gate.released.load(Ordering::Acquire) {
+        goro_sched::park();
     }
 }
 
-/// The change between two snapshots.
-#[derive(Clone, Copy)]
-struct Growth {
-    rss: i64,
-    page_tables: i64,
+/// A kind of task: how to start one running [`park_until_released`], and join it.
+trait Task: Sized {
+    /// The chart's legend and the table's heading.
+    const NAME: &'static str;
+    fn spawn(gate: Arc<Gate>) -> Result<Self, String>;
+    /// Waits until the tasks that reported in have really parked.
+    fn settle(n: usize) -> Result<(), String>;
+    /// Stack size and guard mechanism.
+    fn about() -> String;
+    fn is_finished(&self) -> bool;
+    /// The panic message if it panicked.
+    fn join(self) -> Result<(), String>;
+}
+
+struct Coroutine(goro::JoinHandle<()>);
+
+impl Task for Coroutine {
+    const NAME: &'static str = "goro coroutines";
+
+    fn spawn(gate: Arc<Gate>) -> Result<Self, String> {
+        // `Builder::spawn` rather than `go!`, to report a failure (such as the mapping
+        // budget under GORO_STACK_GUARD=mprotect) as an error instead of a panic.
+        goro::Builder::new()
+            .spawn(move || park_until_released(&gate))
+            .map(Coroutine)
+            .map_err(|err| format!("cannot spawn a coroutine: {err}"))
+    }
+
+    fn settle(n: usize) -> Result<(), String> {
+        // A coroutine reports in just before it suspends; the runtime's count of
+        // parked coroutines catches up microseconds later.
+        let start = Instant::now();
+        while goro::stats().parked < n {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!(
+                    "goro::stats() still counts fewer than {n} parked coroutines: {:?}",
+                    goro::stats()
+                ));
+            }
+            thread::yield_now();
+        }
+        Ok(())
+    }
+
+    fn about() -> String {
+        let stack = goro_sched::config().map_or(0, |c| c.default_stack_size());
+        format!(
+            "{} stacks, guard: {}",
+            bytes(stack as f64),
+            goro::stats().stack_guard
+        )
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    fn join(self) -> Result<(), String> {
+        self.0.join().map_err(panic_message)
+    }
+}
+
+struct OsThread(thread::JoinHandle<()>);
+
+impl Task for OsThread {
+    const NAME: &'static str = "std threads";
+
+    fn spawn(gate: Arc<Gate>) -> Result<Self, String> {
+        thread::Builder::new()
+            .spawn(move || park_until_released(&gate))
+            .map(OsThread)
+            .map_err(|err| format!("cannot spawn a thread: {err}"))
+    }
+
+    fn settle(_: usize) -> Result<(), String> {
+        Ok(()) // a thread that reported in is a few instructions from its futex wait
+    }
+
+    fn about() -> String {
+        let stack = std::env::var("RUST_MIN_STACK")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2 << 20); // std's default
+        format!("{} stacks, guard: mprotect (glibc)", bytes(stack as f64))
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    fn join(self) -> Result<(), String> {
+        self.0.join().map_err(panic_message)
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match (
+        payload.downcast_ref::<String>(),
+        payload.downcast_ref::<&str>(),
+    ) {
+        (Some(msg), _) => msg.clone(),
+        (_, Some(msg)) => (*msg).to_owned(),
+        _ if payload.is::<goro::Exit>() => "it called goro::exit()".into(),
+        _ => "a panic without a message".into(),
+    }
+}
+
+/// One measurement: `n` tasks parked at once.
+struct Point {
+    n: usize,
+    /// Resident bytes added, per task.
+    rss: f64,
+    /// Spawning the tasks added since the last point until all are parked, per task.
+    spawn: Duration,
+    /// Page-table bytes added, per task.
+    page_tables: f64,
+    /// Kernel mappings added (in total, not per task).
     mappings: i64,
 }
 
-impl Growth {
-    fn between(before: Snapshot, after: Snapshot) -> Growth {
-        let diff = |a: u64, b: u64| b as i64 - a as i64;
-        Growth {
-            rss: diff(before.rss, after.rss),
-            page_tables: diff(before.page_tables, after.page_tables),
-            mappings: diff(before.mappings, after.mappings),
+struct Run {
+    name: &'static str,
+    /// Stack size and guard mechanism.
+    about: String,
+    points: Vec<Point>,
+    /// Releasing and joining all of them.
+    release: Duration,
+    /// Why it stopped short of N, if it did.
+    stopped: Option<String>,
+}
+
+impl Run {
+    fn last(&self) -> &Point {
+        self.points.last().unwrap()
+    }
+}
+
+/// The N at which to measure on the way up to `n`: 100, 300, 1,000, 3,000, ..., `n`.
+fn steps(n: usize) -> Vec<usize> {
+    let mut steps = Vec::new();
+    let mut decade = 100;
+    while decade < n {
+        steps.push(decade);
+        if 3 * decade < n {
+            steps.push(3 * decade);
         }
+        decade *= 10;
     }
+    steps.push(n);
+    steps
 }
 
-/// One line of the table.
-struct Row {
-    what: &'static str,
-    n: usize,
-    guard: String,
-    growth: Growth,
-    /// Creating all N and running each until it parks.
-    create: Duration,
-    /// One switch, same task over and over, in ns.
-    hot_switch: f64,
-    /// One switch, each of the N in turn, in ns.
-    cold_switch: f64,
-    /// Ending and freeing all N.
-    cleanup: Duration,
-}
-
-/// Runs `op` in batches until `budget` has passed; returns the mean ns per call.
-fn repeat(budget: Duration, mut op: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
-    const BATCH: u64 = 1_000;
-    for _ in 0..BATCH {
-        op()?; // warm up
+/// Parks `n` tasks of kind `T`, measuring at each of [`steps`], then releases them.
+///
+/// The tasks accumulate: the run spawns 100 tasks and measures, spawns 200 more and
+/// measures 300, and so on, always against the baseline taken before the first. Each
+/// point is then the true cost per task with that many parked. Tearing down between
+/// points would not be: freed coroutine stacks stay in goro's pool, resident and ready
+/// for reuse, so the next point would reuse them and look almost free.
+fn measure<T: Task>(n: usize) -> Result<Option<Run>, String> {
+    if n == 0 {
+        return Ok(None);
     }
+    let gate = Arc::new(Gate {
+        released: AtomicBool::new(false),
+        unparkers: Mutex::new(Vec::with_capacity(n)),
+        target: AtomicUsize::new(0),
+        main: goro_sched::current_unparker(),
+    });
+    let mut tasks: Vec<T> = Vec::with_capacity(n); // both lists reserved outside the baseline
+    let base = Snapshot::take()?;
+    let mut points = Vec::new();
+    let mut stopped = None;
+    for step in steps(n) {
+        let start = Instant::now();
+        let added = step - tasks.len();
+        if let Err(err) = park_more(&gate, &mut tasks, step) {
+            stopped = Some(err);
+            break;
+        }
+        let spawn = start.elapsed() / added as u32;
+        let now = Snapshot::take()?;
+        let per_task = |after: usize, before: usize| (after as f64 - before as f64) / step as f64;
+        points.push(Point {
+            n: step,
+            rss: per_task(now.rss, base.rss),
+            page_tables: per_task(now.page_tables, base.page_tables),
+            spawn,
+            mappings: now.mappings as i64 - base.mappings as i64,
+        });
+    }
+    let about = T::about();
+
+    // Release: raise the flag, then unpark each task; a task that has not parked yet
+    // sees the flag or finds its permit, as `park` promises.
     let start = Instant::now();
-    let mut calls = 0;
-    loop {
-        for _ in 0..BATCH {
-            op()?;
-        }
-        calls += BATCH;
-        let elapsed = start.elapsed();
-        if elapsed >= budget {
-            return Ok(elapsed.as_nanos() as f64 / calls as f64);
-        }
+    gate.released.store(true, Ordering::Release);
+    for unparker in gate.unparkers.lock().unwrap().iter() {
+        unparker.unpark();
+    }
+    let failed: Vec<String> = tasks.into_iter().filter_map(|t| t.join().err()).collect();
+    let release = start.elapsed();
+    match (stopped, failed.first()) {
+        (Some(err), _) if points.is_empty() => Err(err),
+        (None, Some(err)) => Err(format!("{} of the {} failed: {err}", failed.len(), T::NAME)),
+        (stopped, _) => Ok(Some(Run {
+            name: T::NAME,
+            about,
+            points,
+            release,
+            stopped,
+        })),
     }
 }
 
-// ---------------------------------------------------------------------------------
-// Coroutines
-
-/// The body of every coroutine: park until told to stop. Its frames (and those of
-/// goro-context and corosensei under it) are what live on each stack.
-fn park_until_stopped() {
-    while !STOP.load(Ordering::Relaxed) {
-        if goro_context::suspend(Reason::Park).is_err() {
-            return; // not in a coroutine: cannot happen here
-        }
+/// Spawns tasks until `step` are running, and waits until all of them are parked.
+fn park_more<T: Task>(gate: &Arc<Gate>, tasks: &mut Vec<T>, step: usize) -> Result<(), String> {
+    gate.target.store(step, Ordering::Release);
+    while tasks.len() < step {
+        tasks.push(T::spawn(gate.clone())?);
     }
-}
-
-/// Checks that a resume ended with the coroutine parked again.
-#[inline]
-fn parked(result: Result<Resumed<()>, ResumeError>) -> Result<(), String> {
-    match result {
-        Ok(Resumed::Suspended(Reason::Park)) => Ok(()),
-        Ok(Resumed::Suspended(Reason::Yield)) => {
-            Err("a coroutine yielded instead of parking".into())
-        }
-        Ok(Resumed::Finished(Ok(()))) => Err("a coroutine finished before it was told to".into()),
-        Ok(Resumed::Finished(Err(_))) => Err("a coroutine panicked".into()),
-        Err(err) => Err(format!("cannot resume a coroutine: {err}")),
-    }
-}
-
-/// The parked coroutines. Dropping it finishes them all (also on an error path).
-struct Parked(Vec<Coroutine<()>>);
-
-impl Parked {
-    /// Tells every coroutine to stop, resumes each so that it returns, and frees them
-    /// (their stacks go back to goro-stack's pool).
-    fn finish(&mut self) -> Result<(), String> {
-        STOP.store(true, Ordering::Relaxed);
-        let mut failed = 0;
-        for co in &mut self.0 {
-            if !matches!(co.resume(), Ok(Resumed::Finished(Ok(())))) {
-                failed += 1;
-            }
-        }
-        // A coroutine that did not finish is unwound by its drop here.
-        self.0.clear();
-        match failed {
-            0 => Ok(()),
-            _ => Err(format!("{failed} coroutines did not finish cleanly")),
+    // The last task to report in unparks us. A task that ended instead (it could not
+    // get a stack, say) never will: look for one now and then.
+    while gate.unparkers.lock().unwrap().len() < step {
+        goro_sched::park_until(Instant::now() + Duration::from_millis(100));
+        if let Some(i) = tasks.iter().position(T::is_finished) {
+            let err = tasks.swap_remove(i).join().err().unwrap_or_default();
+            return Err(format!(
+                "one of the {} ended before it parked: {err}",
+                T::NAME
+            ));
         }
     }
-}
-
-impl Drop for Parked {
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
-}
-
-struct CoroutineRun {
-    row: Row,
-    stats: goro_stack::Stats,
-}
-
-fn run_coroutines(options: &Options) -> Result<CoroutineRun, String> {
-    let n = options.coroutines;
-    // Initialise goro-stack (guard probe, mapping budget) outside the measurement.
-    goro_stack::stats().map_err(|err| format!("goro-stack cannot start: {err}"))?;
-
-    let before = Snapshot::take()?;
-    eprintln!("parking {} coroutines ...", group(n as u64));
-    let mut live = Parked(Vec::new());
-    live.0
-        .try_reserve_exact(n)
-        .map_err(|err| format!("cannot hold {n} coroutine handles: {err}"))?;
-
-    // Create + first resume: the coroutine runs until it parks, touching its stack.
-    let start = Instant::now();
-    for i in 0..n {
-        let co = Builder::new()
-            .stack_size(options.stack_size)
-            .spawn(park_until_stopped);
-        let mut co = match co {
-            Ok(co) => co,
-            Err(err) => {
-                let hint = match err {
-                    StackError::InvalidSize { .. } => "choose another --stack-kib",
-                    StackError::MapBudget { .. } => "ask for fewer with --coroutines N",
-                    _ => "see the message above",
-                };
-                let before = match i {
-                    0 => String::new(),
-                    _ => format!(
-                        "the {} coroutines created before it have been freed; ",
-                        group(i as u64)
-                    ),
-                };
-                return Err(format!(
-                    "could not create coroutine number {}: {err}\n({before}{hint})",
-                    group(i as u64 + 1),
-                ));
-            }
-        };
-        parked(co.resume())?;
-        live.0.push(co);
-    }
-    let create = start.elapsed();
-
-    // Every coroutine once more, in creation order: resume, and it parks again.
-    let start = Instant::now();
-    for co in &mut live.0 {
-        parked(co.resume())?;
-    }
-    let cold_switch = start.elapsed().as_nanos() as f64 / n as f64 / 2.0;
-
-    let after = Snapshot::take()?;
-    let stats = goro_stack::stats().map_err(|err| err.to_string())?;
-
-    // The floor: one coroutine resumed over and over.
-    let hot = &mut live.0[0];
-    let hot_switch = repeat(HOT_BUDGET, || parked(hot.resume()))? / 2.0;
-
-    let start = Instant::now();
-    live.finish()?;
-    let cleanup = start.elapsed();
-
-    Ok(CoroutineRun {
-        row: Row {
-            what: "coroutines",
-            n,
-            guard: stats.guard.to_string(),
-            growth: Growth::between(before, after),
-            create,
-            hot_switch,
-            cold_switch,
-            cleanup,
-        },
-        stats,
-    })
-}
-
-// ---------------------------------------------------------------------------------
-// Threads
-
-/// The body of every thread: say it is parked, then answer each wake-up until the
-/// main thread hangs up.
-fn park_on_channel(wake: mpsc::Receiver<()>, reply: mpsc::Sender<()>) {
-    if reply.send(()).is_err() {
-        return;
-    }
-    while wake.recv().is_ok() {
-        if reply.send(()).is_err() {
-            return;
-        }
-    }
-}
-
-/// The parked threads: one sender to wake each, and its handle. Dropping it hangs up
-/// on every thread and joins them all (also on an error path).
-struct Crew {
-    wake: Vec<mpsc::Sender<()>>,
-    handles: Vec<thread::JoinHandle<()>>,
-}
-
-impl Crew {
-    fn finish(&mut self) -> Result<(), String> {
-        self.wake.clear(); // every recv now fails, and its thread returns
-        let panicked = self
-            .handles
-            .drain(..)
-            .map(thread::JoinHandle::join)
-            .filter(Result::is_err)
-            .count();
-        match panicked {
-            0 => Ok(()),
-            _ => Err(format!("{panicked} threads panicked")),
-        }
-    }
-}
-
-impl Drop for Crew {
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
-}
-
-struct ThreadRun {
-    row: Row,
-    /// Why fewer threads than asked for were parked, if so.
-    shortfall: Option<String>,
-    /// The stack size the threads got.
-    stack: usize,
-}
-
-fn thread_builder(options: &Options) -> thread::Builder {
-    let builder = thread::Builder::new();
-    match options.thread_stack {
-        Some(size) => builder.stack_size(size),
-        None => builder,
-    }
-}
-
-/// Kernel mappings one more parked thread costs: its stack and guard page, plus the
-/// guarded signal stack std gives every thread it spawns. Measured on one thread
-/// that is alive while `/proc/self/maps` is counted.
-fn mappings_per_thread(options: &Options) -> Result<u64, String> {
-    let before = count_mappings()?;
-    let gate = Arc::new(Barrier::new(2));
-    let inside = Arc::clone(&gate);
-    let probe = thread_builder(options)
-        .spawn(move || {
-            inside.wait(); // started
-            inside.wait(); // counted: may exit
-        })
-        .map_err(|err| format!("cannot spawn a thread: {err}"))?;
-    gate.wait();
-    let during = count_mappings();
-    gate.wait();
-    probe
-        .join()
-        .map_err(|_| "the probe thread panicked".to_string())?;
-    Ok(during?.saturating_sub(before).max(2))
-}
-
-fn run_threads(options: &Options, max_map_count: u64) -> Result<ThreadRun, String> {
-    let n = options.threads;
-    // A thread that gets its stack but then cannot map its signal stack makes std panic
-    // inside the new thread, which aborts the whole process. So spawn only as many
-    // threads as `vm.max_map_count` leaves room for, at a cost per thread measured
-    // on a probe (an upper bound: the probe also pays for a malloc arena, which only
-    // the first few threads do). Room is recounted whenever it is used up; each
-    // recount finds more, until it is truly gone.
-    let per_thread = mappings_per_thread(options)?;
-    let limit = max_map_count.saturating_sub(MAPPING_MARGIN);
-    let (reply_tx, replies) = mpsc::channel::<()>();
-
-    let before = Snapshot::take()?;
-    eprintln!("parking {} threads ...", group(n as u64));
-    let mut crew = Crew {
-        wake: Vec::new(),
-        handles: Vec::new(),
-    };
-    crew.wake
-        .try_reserve_exact(n)
-        .and_then(|()| crew.handles.try_reserve_exact(n))
-        .map_err(|err| format!("cannot hold {n} thread handles: {err}"))?;
-
-    let wait = |what: &str| {
-        replies
-            .recv()
-            .map_err(|_| format!("the threads stopped answering while {what}"))
-    };
-
-    let start = Instant::now();
-    let mut recounting = Duration::ZERO; // not part of the creation time
-    let mut room = 0;
-    let mut started = 0; // threads known to have mapped everything they will
-    let mut shortfall = None;
-    while crew.handles.len() < n {
-        if room == 0 {
-            // A thread maps its signal stack when it starts: wait for those in flight.
-            for _ in started..crew.handles.len() {
-                wait("starting")?;
-            }
-            started = crew.handles.len();
-            let recount = Instant::now();
-            let in_use = count_mappings()?;
-            room = limit.saturating_sub(in_use) / per_thread;
-            recounting += recount.elapsed();
-            if room == 0 {
-                let msg = format!(
-                    "the process holds {} kernel mappings, and vm.max_map_count ({}) has room \
-                     for no more threads (one that could not map its signal stack would abort \
-                     the process)",
-                    group(in_use),
-                    group(max_map_count),
-                );
-                eprintln!(
-                    "stopping at {} threads: {msg}",
-                    group(crew.handles.len() as u64)
-                );
-                shortfall = Some(msg);
-                break;
-            }
-        }
-        let (wake_tx, wake_rx) = mpsc::channel();
-        let reply = reply_tx.clone();
-        match thread_builder(options).spawn(move || park_on_channel(wake_rx, reply)) {
-            Ok(handle) => {
-                crew.handles.push(handle);
-                crew.wake.push(wake_tx);
-                room -= 1;
-            }
-            Err(err) => {
-                let msg = format!(
-                    "thread spawn failed: {err} (limits: ulimit -u, kernel.threads-max, \
-                     kernel.pid_max, vm.max_map_count)",
-                );
-                eprintln!(
-                    "stopping at {} threads: {msg}",
-                    group(crew.handles.len() as u64)
-                );
-                shortfall = Some(msg);
-                break;
-            }
-        }
-    }
-    drop(reply_tx); // so that `replies` reports it if every thread is gone
-    let created = crew.handles.len();
-    if created == 0 {
-        return Err(shortfall.unwrap_or_else(|| "no thread was created".into()));
-    }
-    for _ in started..created {
-        wait("starting")?;
-    }
-    let create = start.elapsed().saturating_sub(recounting);
-
-    // Every thread once more: wake it, and wait until it has answered (and so is
-    // about to block again). A round trip is two switches.
-    let start = Instant::now();
-    for wake in &crew.wake {
-        wake.send(())
-            .map_err(|_| "a thread has exited".to_string())?;
-        wait("being woken")?;
-    }
-    let cold_switch = start.elapsed().as_nanos() as f64 / created as f64 / 2.0;
-
-    let after = Snapshot::take()?;
-
-    // The floor: ping-pong between this thread and one parked thread.
-    let first = &crew.wake[0];
-    let hot_switch = repeat(HOT_BUDGET, || {
-        first
-            .send(())
-            .map_err(|_| "a thread has exited".to_string())?;
-        wait("ping-ponging")
-    })? / 2.0;
-
-    let start = Instant::now();
-    crew.finish()?;
-    let cleanup = start.elapsed();
-
-    Ok(ThreadRun {
-        row: Row {
-            what: "threads",
-            n: created,
-            guard: "mprotect".into(),
-            growth: Growth::between(before, after),
-            create,
-            hot_switch,
-            cold_switch,
-            cleanup,
-        },
-        shortfall,
-        stack: options.thread_stack.unwrap_or_else(std_thread_stack),
-    })
-}
-
-/// The stack size std gives a spawned thread when none is asked for.
-fn std_thread_stack() -> usize {
-    std::env::var("RUST_MIN_STACK")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(2 << 20)
+    T::settle(step)
 }
 
 // ---------------------------------------------------------------------------------
 // Report
 
-fn print_table(rows: &[&Row]) {
-    const HEADER: [&str; 8] = [
-        "",
-        "N",
-        "guard",
-        "mappings",
-        "RSS/task",
-        "create/task",
-        "switch (hot)",
-        "switch (all N)",
-    ];
-    // Columns aligned left; the rest are numbers, aligned right.
-    const LEFT: [bool; 8] = [true, false, true, false, false, false, false, false];
-    let mut lines = vec![HEADER.map(String::from)];
-    for row in rows {
-        let n = row.n as f64;
-        lines.push([
-            row.what.to_string(),
-            group(row.n as u64),
-            row.guard.clone(),
-            signed(row.growth.mappings),
-            bytes(row.growth.rss as f64 / n),
-            nanos(row.create.as_nanos() as f64 / n),
-            nanos(row.hot_switch),
-            nanos(row.cold_switch),
-        ]);
-    }
-    let mut widths = [0; 8];
-    for line in &lines {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for line in &lines {
-        let mut out = String::new();
-        for (i, cell) in line.iter().enumerate() {
-            let pad = " ".repeat(widths[i] - cell.chars().count());
-            if i > 0 {
-                out.push_str("  ");
-            }
-            if LEFT[i] {
-                out.push_str(cell);
-                out.push_str(&pad);
-            } else {
-                out.push_str(&pad);
-                out.push_str(cell);
-            }
-        }
-        println!("{}", out.trim_end());
-    }
-}
-
-fn print_notes(
-    options: &Options,
-    max_map_count: u64,
-    coroutines: Option<&CoroutineRun>,
-    threads: Option<&ThreadRun>,
-) {
-    // The headline: how far threads get under vm.max_map_count, against coroutines.
-    let mut line = format!(
-        "vm.max_map_count = {} allows about {} threads at 2 mappings each (stack + guard page)",
-        group(max_map_count),
-        group(max_map_count / 2),
-    );
-    if let Some(t) = threads {
-        let per_thread = t.row.growth.mappings as f64 / t.row.n as f64;
-        if per_thread >= 1.0 {
-            line += &format!(
-                "; here each took {per_thread:.1} (std adds a guarded signal stack): about {}",
-                group((max_map_count as f64 / per_thread) as u64),
-            );
-        }
-    }
-    if let Some(c) = coroutines {
-        let used = c.row.growth.mappings.max(0);
-        line += &format!(
-            ". {} coroutines took {} mapping{}",
-            group(c.row.n as u64),
-            group(used as u64),
-            if used == 1 { "" } else { "s" },
-        );
-    }
-    paragraph("", &format!("{line}."));
+fn print_run(run: &Run) {
     println!();
-
-    paragraph(
-        "switch",
-        "one context switch: a resume or a suspend; for threads, one wake-up of a blocked \
-         thread through std::sync::mpsc. hot: the same task again and again; all N: each \
-         of the N in turn.",
+    println!("{} ({})", run.name, run.about);
+    println!(
+        "{:>10}  {:>9}  {:>17}  {:>10}  {:>9}  {:>13}",
+        "parked", "RSS/task", "page tables/task", "spawn/task", "mappings", "mappings/task"
     );
-    if let Some(c) = coroutines {
-        let s = &c.stats;
-        paragraph(
-            "coroutines",
-            &format!(
-                "{} stacks of address space, {} guards; goro-stack budgets {} of its {} \
-                 mappings for them (adjacent arenas may merge into fewer), {} reserved. \
-                 RSS/task includes the {} B Coroutine handle; page tables (not in RSS) add {} \
-                 per coroutine.",
-                bytes(options.stack_size.next_power_of_two() as f64),
-                s.guard,
-                group(s.mappings as u64),
-                group(s.mapping_limit as u64),
-                bytes(s.bytes_reserved as f64),
-                std::mem::size_of::<Coroutine<()>>(),
-                bytes(c.row.growth.page_tables as f64 / c.row.n as f64),
-            ),
+    for p in &run.points {
+        println!(
+            "{:>10}  {:>9}  {:>17}  {:>10}  {:>9}  {:>13.3}",
+            group(p.n),
+            bytes(p.rss),
+            bytes(p.page_tables),
+            nanos(p.spawn),
+            format!("+{}", group(p.mappings.max(0) as usize)),
+            p.mappings as f64 / p.n as f64,
         );
     }
-    if let Some(t) = threads {
-        let source = if options.thread_stack.is_some() {
-            "--thread-stack-kib"
-        } else {
-            "std's default"
-        };
-        let mut text = format!(
-            "{} stacks of address space ({source}); page tables (not in RSS) add {} per \
-             thread, and each has a kernel stack (16 KiB on x86_64), not in RSS either.",
-            bytes(t.stack as f64),
-            bytes(t.row.growth.page_tables as f64 / t.row.n as f64),
-        );
-        if let Some(why) = &t.shortfall {
-            text += &format!(
-                " Only {} of the {} threads asked for: {why}.",
-                group(t.row.n as u64),
-                group(options.threads as u64),
-            );
-        }
-        paragraph("threads", &text);
+    if let Some(err) = &run.stopped {
+        println!("stopped: {err}");
     }
-    let mut cleanup = Vec::new();
-    if let Some(c) = coroutines {
-        cleanup.push(format!(
-            "{} coroutines finished and freed in {}",
-            group(c.row.n as u64),
-            nanos(c.row.cleanup.as_nanos() as f64),
-        ));
-    }
-    if let Some(t) = threads {
-        cleanup.push(format!(
-            "{} threads woken and joined in {}",
-            group(t.row.n as u64),
-            nanos(t.row.cleanup.as_nanos() as f64),
-        ));
-    }
-    paragraph("cleanup", &format!("{}.", cleanup.join("; ")));
+    println!("released and joined them all in {}", nanos(run.release));
 }
 
-/// Prints `text` wrapped to the page width, under a label in the left margin.
-fn paragraph(label: &str, text: &str) {
-    const WIDTH: usize = 96;
-    let indent = if label.is_empty() { 0 } else { 12 };
-    let mut line = format!("{label:indent$}");
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && line.chars().count() + 1 + word.chars().count() > WIDTH {
-            println!("{line}");
-            line = " ".repeat(indent);
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
+/// Resident memory per task against N, one line per kind of task, log-scale N.
+fn draw_chart(path: &Path, runs: &[&Run]) -> Result<(), Box<dyn Error>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    println!("{line}");
-}
+    let points = runs.iter().flat_map(|r| &r.points);
+    let x_min = points.clone().map(|p| p.n).min().unwrap_or(1) as f64;
+    let x_max = points.clone().map(|p| p.n).max().unwrap_or(1) as f64;
+    let y_max = points.map(|p| p.rss / 1024.0).fold(1.0, f64::max);
 
-// ---------------------------------------------------------------------------------
-// Formatting and /proc
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "goro stack_memory: resident memory per parked task",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (x_min * 0.8..x_max * 1.25).log_scale(),
+            0.0..(y_max * 1.15).ceil(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("tasks parked at once (log scale)")
+        .y_desc("KiB resident per task")
+        .x_label_formatter(&|x| group(*x as usize))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
+    let colors = [RGBColor(0, 114, 178), RGBColor(213, 94, 0)];
+    for (run, color) in runs.iter().zip(colors) {
+        let data = run.points.iter().map(|p| (p.n as f64, p.rss / 1024.0));
+        chart
+            .draw_series(LineSeries::new(data, color.stroke_width(2)).point_size(4))?
+            .label(format!("{} ({})", run.name, run.about))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
 
 /// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
+fn group(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -872,61 +582,81 @@ fn group(n: u64) -> String {
     out
 }
 
-fn signed(n: i64) -> String {
-    match n {
-        n if n < 0 => format!("-{}", group(n.unsigned_abs())),
-        n => format!("+{}", group(n.unsigned_abs())),
-    }
-}
-
-/// Bytes in the largest binary unit that keeps the number at least 1: `4.1 KiB`, and
-/// `64 KiB` rather than `64.0 KiB` for whole numbers.
+/// `4.1 KiB`, `137 B`, and `64 KiB` rather than `64.0 KiB`.
 fn bytes(b: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = b;
-    let mut unit = 0;
-    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+    let (mut value, mut unit) = (b, 0);
+    while value.abs() >= 1024.0 && unit < 3 {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{value:.0} B")
-    } else if value.fract() == 0.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+    let unit = ["B", "KiB", "MiB", "GiB"][unit];
+    match value.fract() == 0.0 || unit == "B" {
+        true => format!("{value:.0} {unit}"),
+        false => format!("{value:.1} {unit}"),
     }
 }
 
-fn nanos(ns: f64) -> String {
-    match ns {
-        x if x < 10.0 => format!("{ns:.1} ns"),
-        x if x < 1e3 => format!("{ns:.0} ns"),
-        x if x < 1e6 => format!("{:.2} µs", ns / 1e3),
-        x if x < 1e9 => format!("{:.1} ms", ns / 1e6),
-        _ => format!("{:.2} s", ns / 1e9),
+fn nanos(d: Duration) -> String {
+    match d.as_nanos() {
+        ns if ns < 10_000 => format!("{:.2} µs", ns as f64 / 1e3),
+        ns if ns < 10_000_000 => format!("{:.0} µs", ns as f64 / 1e3),
+        ns => format!("{:.0} ms", ns as f64 / 1e6),
     }
 }
+
+// ---------------------------------------------------------------------------------
+// /proc
 
 fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))
 }
 
-/// Kernel mappings (VMAs) of this process: the lines of `/proc/self/maps`.
-fn count_mappings() -> Result<u64, String> {
-    Ok(read("/proc/self/maps")?.lines().count() as u64)
+/// What the kernel says about this process at one moment.
+struct Snapshot {
+    /// Resident memory in bytes (`VmRSS`).
+    rss: usize,
+    /// Page tables in bytes (`VmPTE`).
+    page_tables: usize,
+    /// Kernel mappings.
+    mappings: usize,
 }
 
-fn read_number(path: &str) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+impl Snapshot {
+    fn take() -> Result<Snapshot, String> {
+        let mappings = count_mappings()?;
+        let status = read("/proc/self/status")?;
+        let field = |name: &str| {
+            kib_field(&status, name)
+                .map(|kib| kib * 1024)
+                .ok_or_else(|| format!("/proc/self/status has no {name} line"))
+        };
+        Ok(Snapshot {
+            rss: field("VmRSS:")?,
+            page_tables: field("VmPTE:")?,
+            mappings,
+        })
+    }
 }
 
-/// The value of a `Name:   1234 kB` line.
-fn kib_field(text: &str, name: &str) -> Option<u64> {
+/// Kernel mappings (VMAs) of this process: the lines of `/proc/self/maps`. Counted
+/// through a fixed buffer: with 10,000 threads the file is megabytes, and reading it
+/// into a `String` would itself move RSS.
+fn count_mappings() -> Result<usize, String> {
+    let mut file =
+        File::open("/proc/self/maps").map_err(|err| format!("/proc/self/maps: {err}"))?;
+    let mut buf = [0; 64 << 10];
+    let mut lines = 0;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(lines),
+            Ok(len) => lines += buf[..len].iter().filter(|&&b| b == b'\n').count(),
+            Err(err) => return Err(format!("/proc/self/maps: {err}")),
+        }
+    }
+}
+
+/// The number in a `Name:   1234 kB` line.
+fn kib_field(text: &str, name: &str) -> Option<usize> {
     let line = text.lines().find(|l| l.starts_with(name))?;
     line[name.len()..].split_whitespace().next()?.parse().ok()
-}
-
-fn meminfo_kib(name: &str) -> Option<u64> {
-    kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, name)
 }

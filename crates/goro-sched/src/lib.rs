@@ -109,13 +109,21 @@ where
 {
     let rt = worker::runtime()?;
     let stack_size = options.stack_size.unwrap_or(rt.config.stack_size);
-    // The stack is taken when the coroutine first runs (see task.rs); what can go
-    // wrong with it is checked now, so that spawn reports it.
-    goro_stack::Stack::check(stack_size)?;
+    // The stack is taken when the coroutine first runs (see task.rs), except where
+    // stacks cost kernel mappings: there it is taken now (but not touched), so that
+    // spawning past the budget fails here and not later on a worker.
+    let stack = match goro_stack::guard_mechanism()? {
+        goro_stack::GuardMechanism::Mprotect => Some(goro_stack::Stack::new(stack_size)?),
+        goro_stack::GuardMechanism::MadviseGuard => {
+            goro_stack::Stack::check(stack_size)?;
+            None
+        }
+    };
     let pending = task::Pending {
         f: Box::new(move || Box::new(f()) as task::Output),
         name: options.name,
         stack_size,
+        stack,
     };
     let migratable = rt.config.allow_migration && !options.pinned;
     let task = Task::new(pending, !migratable);

@@ -72,6 +72,9 @@ pub(crate) struct Pending {
     pub(crate) f: Box<dyn FnOnce() -> Output + Send>,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) stack_size: usize,
+    /// Taken at spawn where stacks are budgeted (mprotect guards), so that spawning
+    /// past the budget fails in `spawn`; untouched until the task runs.
+    pub(crate) stack: Option<goro_stack::Stack>,
 }
 
 // SAFETY: `body` is the only field that is not Sync. It is touched only through
@@ -150,6 +153,11 @@ impl Task {
     /// permit. The caller enqueues it.
     pub(crate) fn yielded(&self) {
         self.state.fetch_or(QUEUED, Ordering::Release);
+    }
+
+    /// Whether the task is RUNNING (with or without a permit).
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & STATE == RUNNING
     }
 
     /// Called by the running task itself from `park`: consumes a pending permit.

@@ -223,6 +223,24 @@ pub fn stats() -> Result<Stats, StackError> {
     Ok(pool::pool()?.stats())
 }
 
+/// The guard mechanism of the process's pool, initialising it if needed: whether
+/// stacks are budgeted ([`GuardMechanism::Mprotect`] costs kernel mappings) or not.
+///
+/// # Examples
+///
+/// ```
+/// let guard = goro_stack::guard_mechanism()?;
+/// println!("stacks are guarded by {guard}");
+/// # Ok::<(), goro_stack::StackError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`StackError::Config`] if the environment's settings are invalid.
+pub fn guard_mechanism() -> Result<GuardMechanism, StackError> {
+    Ok(pool::pool()?.guard)
+}
+
 /// Sets the pool's configuration. Must come before the first [`Stack::new`].
 ///
 /// # Examples

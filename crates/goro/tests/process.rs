@@ -149,3 +149,41 @@ fn spawning_past_the_stack_budget_is_an_error_then_a_panic() {
         "stderr: {stderr}"
     );
 }
+
+#[test]
+fn a_burst_of_spawns_stops_at_the_budget_in_spawn() {
+    let Ok((code, stderr)) = in_child(
+        "a_burst_of_spawns_stops_at_the_budget_in_spawn",
+        &[
+            ("GORO_STACK_GUARD", "mprotect"),
+            ("GORO_STACK_MAX_MAPS", "300"),
+        ],
+    ) else {
+        // No waiting between spawns: where stacks are budgeted, spawn takes the stack
+        // itself, so the error comes from spawn and no coroutine fails to start later.
+        let mut handles = Vec::new();
+        let err = loop {
+            match goro::Builder::new().spawn(|| goro::sleep(Duration::from_secs(3600))) {
+                Ok(h) => handles.push(h),
+                Err(err) => break err,
+            }
+            assert!(handles.len() < 1000, "the budget was not enforced");
+        };
+        eprintln!("burst stopped after {}: {err}", handles.len());
+        std::process::exit(0);
+    };
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    // 300 mappings at two per stack, less a few for arenas.
+    let count: usize = stderr
+        .split("burst stopped after ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("stderr: {stderr}"));
+    assert!((140..=150).contains(&count), "stderr: {stderr}");
+    assert!(
+        stderr.contains("cannot allocate another coroutine stack"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("could not start"), "stderr: {stderr}");
+}
