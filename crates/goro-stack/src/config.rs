@@ -1,5 +1,5 @@
 //! Process-wide settings: which guard mechanism to use and how many kernel mappings
-//! goro-stack may spend. Read once, at the first allocation or at [`configure`].
+//! goro-stack may spend. Read once, at the first allocation or at [`configure`](crate::configure).
 
 use std::fmt;
 
@@ -40,7 +40,7 @@ impl fmt::Display for GuardMechanism {
     }
 }
 
-/// Settings for the process's stack pool, applied with [`configure`].
+/// Settings for the process's stack pool, applied with [`configure`](crate::configure).
 ///
 /// Fields left unset come from the environment: `GORO_STACK_GUARD` (`madvise` or
 /// `mprotect`) and `GORO_STACK_MAX_MAPS` (how many mappings goro-stack may use). With

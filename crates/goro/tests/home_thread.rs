@@ -29,7 +29,7 @@ fn started_coroutines_never_change_threads() {
                         0 => goro::yield_now(),
                         1 => goro::sleep(Duration::from_micros(200)),
                         // Woken from whichever worker the child ran on.
-                        _ => goro::go!(|| goro::yield_now()).join().unwrap(),
+                        _ => goro::go!(goro::yield_now).join().unwrap(),
                     }
                     seen.insert(std::thread::current().id());
                 }

@@ -170,7 +170,7 @@ fn stats_see_parked_coroutines() {
 
 #[test]
 fn blocking_borrows_and_returns() {
-    let data = vec![1u64, 2, 3];
+    let data = [1u64, 2, 3];
     let sum = goro::go!(move || {
         let total = goro::blocking(|| data.iter().sum::<u64>());
         (total, data.len())
