@@ -186,3 +186,31 @@ fn blocking_borrows_and_returns() {
     // On a plain thread it just runs.
     assert_eq!(goro::blocking(|| 3), 3);
 }
+
+#[test]
+fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
+    use std::sync::atomic::AtomicBool;
+    static UNWOUND: AtomicBool = AtomicBool::new(false);
+    struct Flag;
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            UNWOUND.store(true, Ordering::SeqCst);
+        }
+    }
+    // Parks with nobody holding its unparker: when its worker drops the last
+    // reference, the coroutine is unwound there and its destructors run.
+    drop(goro::go!(|| {
+        let _flag = Flag;
+        loop {
+            goro_sched::park();
+        }
+    }));
+    let start = std::time::Instant::now();
+    while !UNWOUND.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(10), "never unwound");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Every worker still runs coroutines.
+    let all: Vec<_> = (0..100).map(|i| goro::go!(move || i)).collect();
+    assert_eq!(all.into_iter().map(|h| h.join().unwrap()).sum::<i32>(), 4950);
+}
