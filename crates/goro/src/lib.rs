@@ -49,6 +49,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod runtime;
+pub mod time;
 
 use std::fmt;
 use std::io;
@@ -70,6 +71,21 @@ pub use goro_context::Exit;
 /// ```
 /// let handle = goro::go!(|| "hello from a coroutine");
 /// assert_eq!(handle.join().unwrap(), "hello from a coroutine");
+/// ```
+///
+/// The closure must be `Send`: a value that may not leave its thread cannot be moved
+/// into a coroutine, which starts on whichever worker picks it up.
+///
+/// ```compile_fail
+/// let shared = std::rc::Rc::new(5);
+/// goro::go!(move || *shared); // error: `Rc<i32>` cannot be sent between threads safely
+/// ```
+///
+/// And `'static`, as for a thread: it may outlive the caller's stack frame.
+///
+/// ```compile_fail
+/// let local = vec![1, 2, 3];
+/// goro::go!(|| local.len()); // error: the closure may outlive `local`
 /// ```
 ///
 /// # Panics
@@ -247,7 +263,7 @@ pub fn yield_now() {
 }
 
 /// Parks the calling coroutine for at least `duration`; its worker runs others. On a
-/// plain thread it is `std::thread::sleep`.
+/// plain thread it is `std::thread::sleep`. Also [`time::sleep`].
 ///
 /// # Examples
 ///

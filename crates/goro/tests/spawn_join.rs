@@ -212,5 +212,8 @@ fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
     }
     // Every worker still runs coroutines.
     let all: Vec<_> = (0..100).map(|i| goro::go!(move || i)).collect();
-    assert_eq!(all.into_iter().map(|h| h.join().unwrap()).sum::<i32>(), 4950);
+    assert_eq!(
+        all.into_iter().map(|h| h.join().unwrap()).sum::<i32>(),
+        4950
+    );
 }
