@@ -44,14 +44,6 @@
 //! # Ok::<(), goro_context::StackError>(())
 //! ```
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
-#![deny(unsafe_op_in_unsafe_fn)]
-
 mod coroutine;
 mod current;
 mod signal;

@@ -4,26 +4,15 @@
 //! same test performs the crash instead of spawning.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 use goro_context::{Builder, Resumed};
 
-/// In the child: returns true (the caller then crashes). In the parent: runs the child
-/// with `env` and returns its terminating signal and stderr.
+#[path = "support/child.rs"]
+mod child;
+
+/// The child's terminating signal and stderr, or `Err` in the child itself.
 fn in_child(test: &str, env: &[(&str, &str)]) -> Result<(Option<i32>, String), ()> {
-    if std::env::var("GORO_CHILD").as_deref() == Ok(test) {
-        return Err(());
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", test)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Ok((
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    child::in_child(test, env).map(|(status, stderr)| (status.signal(), stderr))
 }
 
 #[inline(never)]

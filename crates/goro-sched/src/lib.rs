@@ -30,14 +30,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
-#![deny(unsafe_op_in_unsafe_fn)]
-
 mod blocking;
 mod config;
 mod loom;

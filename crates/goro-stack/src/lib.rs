@@ -48,14 +48,6 @@
 //! - `GORO_STACK_MAX_MAPS=N` caps the kernel mappings goro-stack may use (default:
 //!   `vm.max_map_count` minus a sixteenth for the rest of the process).
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
-#![deny(unsafe_op_in_unsafe_fn)]
-
 mod arena;
 mod config;
 mod error;

@@ -40,14 +40,6 @@
 //! [`runtime::Builder`]'s `init` before the first spawn. Returning from `main` ends
 //! the process, and every coroutine with it, as in Go.
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
-#![deny(unsafe_op_in_unsafe_fn)]
-
 pub mod runtime;
 pub mod time;
 

@@ -1,26 +1,14 @@
 //! Process-level behaviour, each case in a child process: detached coroutines do not
 //! keep the process alive, and invalid configuration is reported with its setting.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// In the child (GORO_CHILD = test name): returns Err so the test body runs the case.
-/// In the parent: runs the child with `env`, returns (exit code, stderr).
+#[path = "../../goro-context/tests/support/child.rs"]
+mod child;
+
+/// The child's exit code and stderr, or `Err` in the child itself.
 fn in_child(test: &str, env: &[(&str, &str)]) -> Result<(Option<i32>, String), ()> {
-    if std::env::var("GORO_CHILD").as_deref() == Ok(test) {
-        return Err(());
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GORO_CHILD", test)
-        .env_remove("GORO_WORKERS")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    Ok((
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    child::in_child(test, env).map(|(status, stderr)| (status.code(), stderr))
 }
 
 #[test]
