@@ -109,7 +109,11 @@ fn ensure_altstack() {
     // SAFETY: the memory is a guarded stack owned by this thread's ALTSTACK until the
     // thread exits, when AltStack's drop turns the alternate stack off first.
     if unsafe { libc::sigaltstack(&new, ptr::null_mut()) } == 0 {
-        let _ = ALTSTACK.try_with(|slot| *slot.borrow_mut() = Some(AltStack { _memory: stack }));
+        let altstack = AltStack { _memory: stack };
+        // If this thread's thread-locals are already being destroyed, the slot is gone:
+        // dropping `altstack` here turns the alternate stack off again before its
+        // memory goes back to the pool.
+        let _ = ALTSTACK.try_with(|slot| *slot.borrow_mut() = Some(altstack));
     }
 }
 

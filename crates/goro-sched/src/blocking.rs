@@ -46,20 +46,33 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).threads
     }
 
-    fn submit(&'static self, job: Job) {
+    /// Queues `job`, waking an idle thread for it or starting one. Gives the job back
+    /// if no thread exists or can be started to run it.
+    fn submit(&'static self, job: Job) -> Result<(), Job> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.push_back(job);
-        if state.idle > 0 {
+        // An idle thread leaves `idle` only once it has the lock back, so count queued
+        // jobs against idle threads rather than asking whether one is idle: each job
+        // needs a thread of its own.
+        if state.queue.len() <= state.idle {
             self.work.notify_one();
-        } else if state.threads < MAX_THREADS {
+            return Ok(());
+        }
+        if state.threads < MAX_THREADS {
             state.threads += 1;
             let spawned = thread::Builder::new()
                 .name("goro-blocking".into())
                 .spawn(move || self.serve());
-            if spawned.is_err() {
-                state.threads -= 1; // the queued job waits for an existing thread
+            if spawned.is_ok() {
+                return Ok(());
             }
+            state.threads -= 1;
         }
+        if state.threads == 0 {
+            // Nobody will ever run it: the caller runs it itself.
+            return Err(state.queue.pop_back().expect("just pushed"));
+        }
+        Ok(()) // an existing thread takes it when done with its current job
     }
 
     fn serve(&self) {
@@ -131,7 +144,9 @@ where
     // and if it unwinds instead (the coroutine is being dropped while parked), the
     // `WaitForJob` guard blocks this thread until the job has finished.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-    rt.blocking.submit(job);
+    if let Err(job) = rt.blocking.submit(job) {
+        job(); // no pool thread could be started: block this worker instead
+    }
     let guard = WaitForJob(&done);
     let result = loop {
         if let Some(result) = done.result.lock().unwrap_or_else(|e| e.into_inner()).take() {

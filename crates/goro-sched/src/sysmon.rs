@@ -6,12 +6,14 @@
 //! computes for a long time holds its worker. Every few milliseconds the monitor:
 //! 1. Reads each worker's `tick` (odd while a coroutine runs). A worker whose tick is
 //!    odd and has not changed for `STUCK` (10 ms) is stuck in one coroutine.
-//! 2. Rescues a stuck worker once per episode: moves its stealable work (coroutines
-//!    that have not started, and with migration allowed its `next` one) to the global
-//!    queue, then wakes an idle worker, or starts a spare worker if none is idle. Spare
-//!    workers retire when they are idle with no coroutine homed on them. Coroutines
-//!    that already started on the stuck worker wait for it: in the default mode they
-//!    may only run on its thread.
+//! 2. Rescues a stuck worker, at most every `STUCK` while it stays stuck: moves its
+//!    stealable work (coroutines that have not started, and with migration allowed its
+//!    `next` one) to the global queue; then, if the global queue holds work, wakes an
+//!    idle worker, or starts a spare worker if none is idle or spinning. Work that
+//!    arrives later in the same episode gets the same treatment on a later round.
+//!    Spare workers retire when they are idle with no coroutine homed on them.
+//!    Coroutines that already started on the stuck worker wait for it: in the default
+//!    mode they may only run on its thread.
 //! 3. Fires timers that are overdue by more than `LATE` on workers that are not firing
 //!    them (stuck, or retired): firing only makes coroutines runnable elsewhere or queues
 //!    them for their home.
@@ -39,7 +41,7 @@ pub(crate) fn start(rt: &'static Runtime) {
 struct Seen {
     tick: u64,
     since: Instant,
-    rescued: bool,
+    last_rescue: Option<Instant>,
 }
 
 fn run(rt: &'static Runtime) {
@@ -55,7 +57,7 @@ fn run(rt: &'static Runtime) {
             seen.push(Seen {
                 tick: 0,
                 since: now,
-                rescued: false,
+                last_rescue: None,
             });
         }
         let mut busy = false;
@@ -67,10 +69,14 @@ fn run(rt: &'static Runtime) {
                 *seen = Seen {
                     tick,
                     since: now,
-                    rescued: false,
+                    last_rescue: None,
                 };
-            } else if !seen.rescued && now.duration_since(seen.since) >= STUCK {
-                seen.rescued = true;
+            } else if now.duration_since(seen.since) >= STUCK
+                && seen
+                    .last_rescue
+                    .is_none_or(|at| now.duration_since(at) >= STUCK)
+            {
+                seen.last_rescue = Some(now);
                 rt.rescue(index);
             }
             let timers = rt.timers(index);

@@ -225,6 +225,17 @@ impl Task {
     }
 }
 
+impl Drop for Task {
+    fn drop(&mut self) {
+        // Nobody can wake this task any more. A coroutine that started and has not
+        // finished must be unwound on its home thread (goro-context leaks it anywhere
+        // else): hand it home.
+        if let Body::Running(coroutine) = std::mem::replace(self.body.get_mut(), Body::Finished) {
+            crate::worker::bury(self.home(), self.pinned, coroutine);
+        }
+    }
+}
+
 impl fmt::Debug for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")

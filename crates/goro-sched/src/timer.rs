@@ -143,19 +143,25 @@ impl Timers {
             return 0;
         }
         let mut due = Vec::new();
+        let mut dead = Vec::new();
         {
             let mut heap = self.lock();
             while heap.entries.peek().is_some_and(|e| e.at <= now) {
                 let entry = heap.entries.pop().expect("peeked");
-                if entry.node.cancelled.load(Ordering::Relaxed) {
+                // Marking it cancelled as it fires makes a later `cancel` a no-op, so
+                // the count of cancelled entries *in the heap* stays exact.
+                if entry.node.cancelled.swap(true, Ordering::Relaxed) {
                     self.cancelled.fetch_sub(1, Ordering::Relaxed);
+                    dead.push(entry);
                 } else {
                     due.push(entry.node);
                 }
             }
             self.publish_next(&heap);
         }
-        // Wake outside the lock: waking may take other locks (a worker's inbox).
+        // Wake, and drop the dead entries, outside the lock: either may take other
+        // locks, or drop the last reference to a coroutine whose unwinding sleeps.
+        drop(dead);
         for node in &due {
             node.unparker.unpark();
         }
@@ -182,6 +188,8 @@ impl Timers {
         heap.entries = keep.into();
         self.cancelled.fetch_sub(dropped.len(), Ordering::Relaxed);
         self.publish_next(&heap);
+        drop(heap);
+        drop(dropped); // outside the lock, as in `fire_due`
     }
 
     pub(crate) fn len(&self) -> usize {

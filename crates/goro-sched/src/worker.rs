@@ -55,7 +55,9 @@
 //!    wake one idle worker, which starts out spinning.
 //!
 //! Going to sleep (`park_worker`):
-//! 1. Put yourself on the idle list; `npidle += 1` (SeqCst); set your `sleeping` flag.
+//! 1. Set your `sleeping` flag, then put yourself on the idle list and `npidle += 1`
+//!    (SeqCst, under the idle lock). In this order: a waker takes you off the list and
+//!    clears the flag, and must never find you listed with the flag not yet set.
 //! 2. If you were spinning, `nspinning -= 1` (SeqCst).
 //! 3. Look at every queue again: the injector, every stealable deque, your inbox and
 //!    `next`, your timers. If anything is there, take yourself off the idle list and
@@ -90,6 +92,8 @@ use crate::timer::{self, TimerHandle, Timers};
 const NEXT_STREAK: u32 = 16;
 /// Every this many rounds, a worker checks the injector first (a prime, as in Go).
 const GLOBAL_CHECK: u64 = 61;
+/// Every this many rounds, the unstarted and yielded queues go first.
+const FAIR_CHECK: u64 = 7;
 /// Every this many rounds, a busy worker checks its timers.
 const TIMER_CHECK: u64 = 8;
 /// Spare workers the monitor may add beyond the configured count.
@@ -133,6 +137,9 @@ struct Shared {
     home_len: AtomicUsize,
     /// Started, unfinished coroutines that may only run here.
     homed: AtomicUsize,
+    /// Abandoned coroutines homed here, dropped on other threads, to be unwound here.
+    graveyard: Mutex<Vec<(bool, goro_context::Coroutine<task::Output>)>>,
+    graves: AtomicBool,
     /// The slot has a running thread.
     running: AtomicBool,
 }
@@ -283,6 +290,33 @@ pub(crate) fn schedule(task: Arc<Task>) {
     }
 }
 
+/// Unwinds an abandoned coroutine (its task's last reference is gone) on its home
+/// worker: right here if this is that worker, else through the home's graveyard.
+pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine<task::Output>) {
+    let Some(rt) = started_runtime() else {
+        return drop(coroutine);
+    };
+    if home == task::NO_HOME || home >= rt.workers.len() {
+        return drop(coroutine);
+    }
+    if current_worker() == Some(home) {
+        with_local(|local| local.unwind(pinned, coroutine));
+        return;
+    }
+    let shared = &rt.workers[home];
+    shared
+        .graveyard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((pinned, coroutine));
+    shared.graves.store(true, Ordering::SeqCst);
+    // SeqCst: as in `send_home`, pairs with the worker's store of `sleeping`.
+    fence(Ordering::SeqCst);
+    if shared.sleeping.load(Ordering::SeqCst) {
+        shared.wake();
+    }
+}
+
 /// Adds a timer on the calling worker that unparks `unparker` at `deadline`.
 pub(crate) fn add_timer(deadline: Instant, unparker: Unparker) -> TimerHandle {
     let rt = started_runtime().expect("only coroutines add timers");
@@ -310,6 +344,8 @@ impl Runtime {
                 finished: AtomicU64::new(0),
                 home_len: AtomicUsize::new(0),
                 homed: AtomicUsize::new(0),
+                graveyard: Mutex::new(Vec::new()),
+                graves: AtomicBool::new(false),
                 running: AtomicBool::new(false),
             }));
             deques.push(Some(deque));
@@ -372,8 +408,12 @@ impl Runtime {
         false
     }
 
+    /// Nanoseconds since the epoch, saturating below `timer::NONE` (584 years).
     pub(crate) fn nanos(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos)
+            .unwrap_or(u64::MAX)
+            .min(timer::NONE - 1)
     }
 
     pub(crate) fn now(&self) -> u64 {
@@ -390,32 +430,41 @@ impl Runtime {
 
     /// Steps 2-3 of submitting work (see the module docs).
     pub(crate) fn wake_idle(&self) {
-        // SeqCst: orders the push before it against the loads below; pairs with the
-        // SeqCst updates of npidle/nspinning in `park_worker`.
-        fence(Ordering::SeqCst);
-        if self.nspinning.load(Ordering::SeqCst) != 0 || self.npidle.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        if self
-            .nspinning
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return; // someone else is waking a worker
-        }
-        let victim = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let victim = idle.pop();
-            if victim.is_some() {
-                self.npidle.fetch_sub(1, Ordering::SeqCst);
+        loop {
+            // SeqCst: orders the push before it against the loads below; pairs with the
+            // SeqCst updates of npidle/nspinning in `park_worker`.
+            fence(Ordering::SeqCst);
+            if self.nspinning.load(Ordering::SeqCst) != 0 || self.npidle.load(Ordering::SeqCst) == 0
+            {
+                return;
             }
-            victim
-        };
-        match victim {
-            // It starts out spinning, owning the nspinning we just added.
-            Some(index) => self.workers[index].wake(),
-            None => {
-                self.nspinning.fetch_sub(1, Ordering::SeqCst);
+            if self
+                .nspinning
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return; // someone else is waking a worker
+            }
+            let victim = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let victim = idle.pop();
+                if victim.is_some() {
+                    self.npidle.fetch_sub(1, Ordering::SeqCst);
+                }
+                victim
+            };
+            match victim {
+                // It starts out spinning, owning the nspinning we just added.
+                Some(index) => return self.workers[index].wake(),
+                None => {
+                    // The idle worker we counted left the list meanwhile. While we held
+                    // `nspinning`, another submitter may have skipped its wakeup on our
+                    // account: give the work we can see a waker again.
+                    self.nspinning.fetch_sub(1, Ordering::SeqCst);
+                    if !self.has_stealable_work() {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -440,16 +489,12 @@ impl Runtime {
     }
 
     /// The monitor found worker `index` stuck in one coroutine: move what others may
-    /// run, and make sure someone runs it.
+    /// run, and make sure someone runs whatever waits in the global queue.
     pub(crate) fn rescue(&'static self, index: usize) {
         let shared = &self.workers[index];
-        let mut moved = 0;
         loop {
             match shared.stealer.steal() {
-                Steal::Success(task) => {
-                    self.injector.push(task);
-                    moved += 1;
-                }
+                Steal::Success(task) => self.injector.push(task),
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
@@ -463,16 +508,15 @@ impl Runtime {
                     shared.inbox.push(task);
                 } else {
                     self.injector.push(task);
-                    moved += 1;
                 }
             }
         }
-        if moved == 0 && self.injector.is_empty() {
-            return;
+        if self.injector.is_empty() {
+            return; // nothing waits that another worker could run
         }
         if self.npidle.load(Ordering::SeqCst) > 0 {
             self.wake_idle();
-        } else {
+        } else if self.nspinning.load(Ordering::SeqCst) == 0 {
             self.start_spare();
         }
     }
@@ -671,6 +715,30 @@ impl Local {
         }
     }
 
+    /// Unwinds an abandoned coroutine homed here, and counts it as finished.
+    fn unwind(&self, pinned: bool, coroutine: goro_context::Coroutine<task::Output>) {
+        drop(coroutine);
+        if pinned {
+            let shared = self.shared();
+            shared
+                .homed
+                .store(shared.homed.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        }
+        self.count_finished();
+    }
+
+    /// Unwinds the coroutines other threads sent here to die.
+    fn bury_dead(&self) {
+        let shared = self.shared();
+        if !shared.graves.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let dead = std::mem::take(&mut *shared.graveyard.lock().unwrap_or_else(|e| e.into_inner()));
+        for (pinned, coroutine) in dead {
+            self.unwind(pinned, coroutine);
+        }
+    }
+
     fn count_finished(&self) {
         let shared = self.shared();
         shared.finished.store(
@@ -777,6 +845,7 @@ impl Local {
             let round = self.round.get() + 1;
             self.round.set(round);
             if round % GLOBAL_CHECK == 0 {
+                self.bury_dead();
                 if let Some(task) = self.steal_global() {
                     return Some(task);
                 }
@@ -784,6 +853,16 @@ impl Local {
             }
             if round % TIMER_CHECK == 0 {
                 self.run_timers();
+            }
+            if round % FAIR_CHECK == 0 {
+                // A pair of coroutines waking each other keeps `next` and `home` busy
+                // forever; the lower queues get a turn now and then regardless.
+                if let Some(task) = self.deque.pop() {
+                    return Some(task);
+                }
+                if let Some(task) = self.yielded.borrow_mut().pop_front() {
+                    return Some(task);
+                }
             }
             if let Some(task) = self.take_next() {
                 let streak = self.streak.get() + 1;
@@ -885,6 +964,7 @@ impl Local {
     fn has_own_work(&self) -> bool {
         let shared = self.shared();
         !shared.inbox.is_empty()
+            || shared.graves.load(Ordering::SeqCst)
             || !shared.next.load(Ordering::SeqCst).is_null()
             || !self.deque.is_empty()
             || shared.timers.next() <= self.rt.now()
@@ -895,6 +975,7 @@ impl Local {
     fn park_worker(&self) -> bool {
         let rt = self.rt;
         let shared = self.shared();
+        self.bury_dead();
         if self.index >= rt.config.workers
             && shared.homed.load(Ordering::Relaxed) == 0
             && !self.has_own_work()
@@ -903,16 +984,24 @@ impl Local {
         {
             if self.spinning.replace(false) {
                 rt.nspinning.fetch_sub(1, Ordering::SeqCst);
+                // A submitter may have skipped waking anyone because we were spinning:
+                // look once more before leaving, as step 3 below does.
+                if rt.has_stealable_work() {
+                    return true;
+                }
             }
             return false;
         }
-        // 1. Announce.
-        rt.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.index);
-        rt.npidle.fetch_add(1, Ordering::SeqCst);
+        // 1. Announce. `sleeping` first: a waker that finds us on the idle list must
+        //    also find the flag it clears, or its wakeup would be lost (and the
+        //    spinner it counted for us would never spin). `npidle` changes under the
+        //    idle lock, with the list, so the two never disagree.
         shared.sleeping.store(true, Ordering::SeqCst);
+        {
+            let mut idle = rt.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push(self.index);
+            rt.npidle.fetch_add(1, Ordering::SeqCst);
+        }
         // 2. Stop spinning.
         if self.spinning.replace(false) {
             rt.nspinning.fetch_sub(1, Ordering::SeqCst);

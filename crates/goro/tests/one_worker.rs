@@ -98,3 +98,113 @@ fn a_worker_stuck_in_a_blocking_syscall_does_not_stop_the_rest() {
 fn goro_blocking_keeps_the_worker_free() {
     others_keep_running(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(1))));
 }
+
+#[test]
+fn work_that_arrives_while_the_worker_is_stuck_still_runs() {
+    let _alone = one_worker();
+    let stuck = goro::go!(|| std::thread::sleep(Duration::from_millis(1500)));
+    // Long enough for the monitor to have seen the worker stuck, with nothing to move.
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    goro::go!(|| ()).join().unwrap();
+    let late = start.elapsed();
+    assert!(
+        late < Duration::from_millis(750),
+        "waited {late:?} for the stuck worker"
+    );
+    stuck.join().unwrap();
+}
+
+#[test]
+fn blocking_jobs_run_in_parallel_even_when_they_meet() {
+    let _alone = one_worker();
+    // Leave an idle pool thread behind, then submit jobs that need each other.
+    goro::go!(|| goro::blocking(|| ())).join().unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let b = barrier.clone();
+            goro::go!(move || goro::blocking(move || b.wait().is_leader()))
+        })
+        .collect();
+    let start = Instant::now();
+    let leaders = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|&l| l)
+        .count();
+    assert_eq!(leaders, 1);
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_ping_pong_pair_does_not_starve_its_neighbours() {
+    let _alone = one_worker();
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let turn = Arc::new(AtomicUsize::new(0));
+    let slots: Arc<[Mutex<Option<goro_sched::Unparker>>; 2]> =
+        Arc::new([Mutex::new(None), Mutex::new(None)]);
+    let neighbour_ran = Arc::new(AtomicBool::new(false));
+    let yields = Arc::new(AtomicUsize::new(0));
+    let (s, t, sl, n, y) = (
+        stop.clone(),
+        turn.clone(),
+        slots.clone(),
+        neighbour_ran.clone(),
+        yields.clone(),
+    );
+    let root = goro::go!(move || {
+        let pair: Vec<_> = (0..2usize)
+            .map(|me| {
+                let (s, t, sl) = (s.clone(), t.clone(), sl.clone());
+                goro::go!(move || {
+                    *sl[me].lock().unwrap() = Some(goro_sched::current_unparker());
+                    loop {
+                        while t.load(Ordering::Acquire) != me {
+                            goro_sched::park();
+                        }
+                        let done = s.load(Ordering::Relaxed);
+                        t.store(1 - me, Ordering::Release);
+                        loop {
+                            if let Some(u) = &*sl[1 - me].lock().unwrap() {
+                                u.unpark();
+                                break;
+                            }
+                            goro::yield_now();
+                        }
+                        if done {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        goro::sleep(Duration::from_millis(20)); // the pair is in full swing
+        // A neighbour spawned on the pair's worker, and one that keeps yielding.
+        let _ = goro::go!(move || n.store(true, Ordering::SeqCst));
+        let s2 = s.clone();
+        let _ = goro::go!(move || {
+            while !s2.load(Ordering::Relaxed) {
+                y.fetch_add(1, Ordering::Relaxed);
+                goro::yield_now();
+            }
+        });
+        pair
+    });
+    let pair = root.join().unwrap();
+    let start = Instant::now();
+    while !(neighbour_ran.load(Ordering::SeqCst) && yields.load(Ordering::Relaxed) > 100) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "starved: neighbour ran {}, yields {}",
+            neighbour_ran.load(Ordering::SeqCst),
+            yields.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in pair {
+        h.join().unwrap();
+    }
+}

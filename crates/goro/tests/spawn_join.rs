@@ -197,14 +197,23 @@ fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
             UNWOUND.store(true, Ordering::SeqCst);
         }
     }
-    // Parks with nobody holding its unparker: when its worker drops the last
-    // reference, the coroutine is unwound there and its destructors run.
-    drop(goro::go!(|| {
+    // Parks with nobody holding its unparker. Its JoinHandle, the last reference, is
+    // dropped here on the test thread once it has parked: the coroutine must be
+    // unwound on its own worker, and its destructors run.
+    let parked = Arc::new(AtomicUsize::new(0));
+    let p = parked.clone();
+    let handle = goro::go!(move || {
         let _flag = Flag;
+        p.store(1, Ordering::SeqCst);
         loop {
             goro_sched::park();
         }
-    }));
+    });
+    while parked.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(50)); // it has switched out by now
+    drop(handle);
     let start = std::time::Instant::now();
     while !UNWOUND.load(Ordering::SeqCst) {
         assert!(start.elapsed() < Duration::from_secs(10), "never unwound");
@@ -216,4 +225,38 @@ fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
         all.into_iter().map(|h| h.join().unwrap()).sum::<i32>(),
         4950
     );
+}
+
+#[test]
+fn finished_sleeps_do_not_slow_the_timer_heap_down() {
+    // Many pending timers, then many sleeps that end: each ends by cancelling a timer
+    // that has already fired, which must stay cheap.
+    let pending: Vec<_> = (0..20_000)
+        .map(|_| goro::go!(|| goro::sleep(Duration::from_secs(2))))
+        .collect();
+    let start = std::time::Instant::now();
+    goro::go!(|| {
+        for _ in 0..20_000 {
+            goro::sleep(Duration::from_nanos(1));
+        }
+    })
+    .join()
+    .unwrap();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "20k short sleeps took {took:?}"
+    );
+    drop(pending);
+}
+
+#[test]
+fn a_sleep_of_centuries_does_not_spin() {
+    let h = goro::go!(|| goro::sleep(Duration::from_secs(u64::MAX / 4)));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!h.is_finished());
+    // A coroutine sleeping "forever" must not keep a worker busy.
+    let start = std::time::Instant::now();
+    goro::go!(|| ()).join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
 }
