@@ -182,7 +182,8 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Runs a one-shot child to completion and returns its stdout, or why it failed.
+/// Runs a one-shot child to completion and returns its stdout, or why it failed (its
+/// exit status, its last line of stdout and the end of its stderr).
 pub(crate) fn run_once(name: &str, mut cmd: Command, timeout: Duration) -> Result<String, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -215,7 +216,10 @@ pub(crate) fn run_once(name: &str, mut cmd: Command, timeout: Duration) -> Resul
     } else {
         let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
-        Err(format!("{name}: exit {status}; {out}{tail}"))
+        let last = out.lines().last().unwrap_or("");
+        Err(format!(
+            "{name}: exit {status}; last stdout line: {last:?}; stderr: {tail}"
+        ))
     }
 }
 
@@ -240,7 +244,9 @@ pub(crate) fn go_binary() -> Option<PathBuf> {
     BINARY
         .get_or_init(|| {
             let Some(go) = go_tool() else {
-                println!("go: not found (PATH, $GO, /usr/lib/go-1.19/bin): skipping the Go baseline");
+                println!(
+                    "go: not found (PATH, $GO, /usr/lib/go-1.19/bin): skipping the Go baseline"
+                );
                 return None;
             };
             let dir = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,0 +1,158 @@
+// Go baselines for goro's scheduler comparisons (benches/spawn.rs, yield.rs,
+// rss_parked.rs). Same shapes as the Rust contestants:
+//
+//	serve spawn   answer "<iters> <batch>" lines on stdin with the nanoseconds taken by
+//	              iters batches of `batch` goroutines (go func(){ wg.Done() }()), spawned
+//	              from inside a goroutine and all waited for. Run with GOMAXPROCS=2.
+//	serve yield   answer "<iters> <batch>" with the nanoseconds of iters runtime.Gosched()
+//	              calls in one goroutine. Run with GOMAXPROCS=1.
+//	spawn N       one-shot: N goroutines spawned + waited for, once cold and 5 more times;
+//	              prints ns/goroutine.
+//	yield N       one-shot: N Gosched calls; prints ns/call.
+//	rss N         N goroutines each parked on a receive from one shared channel; prints
+//	              "parked=N rss_before=B rss_after=B release_ms=MS" (RSS from
+//	              /proc/self/statm), then closes the channel and waits for all.
+//
+// benches/go/run.sh runs the one-shots; the Rust benches build this file themselves
+// (into target/go-bench) and talk to `serve`.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func spawnBatches(iters, batch int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 0; i < iters; i++ {
+			wg.Add(batch)
+			for j := 0; j < batch; j++ {
+				go func() { wg.Done() }()
+			}
+			wg.Wait()
+		}
+		done <- time.Since(start)
+	}()
+	return <-done
+}
+
+func yields(iters int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		start := time.Now()
+		for i := 0; i < iters; i++ {
+			runtime.Gosched()
+		}
+		done <- time.Since(start)
+	}()
+	return <-done
+}
+
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		panic(err)
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * 4096
+}
+
+func rss(n int) {
+	// Warm up the runtime (threads, scheduler) before the baseline.
+	spawnBatches(1, 1000)
+	runtime.GC()
+	before := rssBytes()
+	ch := make(chan struct{})
+	var parked, finished sync.WaitGroup
+	parked.Add(n)
+	finished.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			parked.Done()
+			<-ch
+			finished.Done()
+		}()
+	}
+	parked.Wait()
+	time.Sleep(200 * time.Millisecond) // let the last ones reach the receive
+	after := rssBytes()
+	start := time.Now()
+	close(ch)
+	finished.Wait()
+	fmt.Printf("parked=%d rss_before=%d rss_after=%d release_ms=%.1f\n",
+		n, before, after, float64(time.Since(start).Microseconds())/1000)
+}
+
+func serve(what string) {
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		iters, _ := strconv.Atoi(f[0])
+		batch := 0
+		if len(f) > 1 {
+			batch, _ = strconv.Atoi(f[1])
+		}
+		var d time.Duration
+		switch what {
+		case "spawn":
+			d = spawnBatches(iters, batch)
+		case "yield":
+			d = yields(iters)
+		default:
+			panic("serve spawn|yield")
+		}
+		fmt.Println(d.Nanoseconds())
+	}
+}
+
+func oneShot(what string, n int) {
+	var runs []float64
+	for i := 0; i < 6; i++ {
+		var d time.Duration
+		if what == "spawn" {
+			d = spawnBatches(1, n)
+		} else {
+			d = yields(n)
+		}
+		runs = append(runs, float64(d.Nanoseconds())/float64(n))
+	}
+	warm := append([]float64(nil), runs[1:]...)
+	sort.Float64s(warm)
+	fmt.Printf("go %s n=%d GOMAXPROCS=%d: cold %.1f ns, warm median %.1f ns (runs %v)\n",
+		what, n, runtime.GOMAXPROCS(0), runs[0], warm[len(warm)/2], runs)
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield | spawn N | yield N | rss N")
+		os.Exit(2)
+	}
+	if os.Args[1] == "serve" {
+		serve(os.Args[2])
+		return
+	}
+	n, err := strconv.Atoi(os.Args[2])
+	if err != nil {
+		panic(err)
+	}
+	switch os.Args[1] {
+	case "spawn", "yield":
+		oneShot(os.Args[1], n)
+	case "rss":
+		rss(n)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}
