@@ -644,8 +644,10 @@ impl Local {
                     // Saves two atomic read-modify-writes per yield.
                     self.yielded.borrow_mut().push_back(task);
                 } else {
+                    // Stealable, but nobody is woken for it, as Go's Gosched does not:
+                    // this worker runs it again soon, and a yield is no new work.
                     task.yielded();
-                    self.push_runnable(task);
+                    self.deque.push(task);
                 }
             }
             Ok(Resumed::Suspended(Reason::Park)) => {
@@ -945,7 +947,9 @@ impl Local {
             if let Some(task) = self.steal_global() {
                 return Some(task);
             }
-            if !self.shared().inbox.is_empty() {
+            if !self.shared().inbox.is_empty()
+                || !self.shared().next.load(Ordering::Relaxed).is_null()
+            {
                 return None; // our own work arrived
             }
             std::hint::spin_loop();
