@@ -346,11 +346,6 @@ impl<R> Coroutine<R> {
         self.info.name.as_deref()
     }
 
-    /// The name as a shared string (cheap to clone), if any.
-    pub fn name_arc(&self) -> Option<&Arc<str>> {
-        self.info.name.as_ref()
-    }
-
     /// Usable bytes of the coroutine's stack.
     pub fn stack_size(&self) -> usize {
         self.stack_size
@@ -379,11 +374,16 @@ impl Drop for RestoreCurrent {
 
 impl<R> Drop for Coroutine<R> {
     fn drop(&mut self) {
-        let unwind_here = self.home == 0
-            || self.inner.done()
-            || self.migratable
-            || self.home == current::thread_id();
-        if !unwind_here {
+        if self.home == 0 || self.inner.done() {
+            // Never started (corosensei drops the closure in place; its captures'
+            // destructors run in the caller's context, as any dropped value's do), or
+            // finished (nothing left on the stack). Nothing runs on the coroutine's
+            // stack, so it must not become CURRENT: its yielder may not even exist.
+            // SAFETY: `inner` is dropped exactly once, here, and never used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+            return;
+        }
+        if !self.migratable && self.home != current::thread_id() {
             // Leak: see "Dropping a coroutine". The slot is lost to the pool.
             return;
         }

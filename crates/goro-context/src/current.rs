@@ -1,11 +1,13 @@
 //! The thread-local view of "the coroutine running on this thread", which lets deep
 //! code (a channel receive, a mutex) suspend it without being handed a yielder.
 //!
-//! Every access to these thread-locals goes through an `#[inline(never)]` function.
-//! A coroutine that migrates (only with `allow_migration`) resumes on another thread,
-//! and LLVM assumes a function's thread pointer never changes: an inlined access could
-//! reuse the address of the *old* thread's variable after a suspension. Keeping each
-//! access in its own non-inlined call makes it recompute the address every time.
+//! Every access to `CURRENT` that coroutine code makes goes through an
+//! `#[inline(never)]` function (`enter`, `set_current`, `current_ptr`). A coroutine
+//! that migrates (only with `allow_migration`) resumes on another thread, and LLVM
+//! assumes a function's thread pointer never changes: an inlined access could reuse the
+//! address of the *old* thread's variable after a suspension. A non-inlined call
+//! recomputes the address every time. (`thread_id` and `next_id` are only used outside
+//! suspension points: on the resume path and at creation.)
 
 use std::cell::Cell;
 use std::ptr;

@@ -319,3 +319,22 @@ fn deep_recursion_within_the_stack_is_fine() {
         .unwrap();
     assert_eq!(finish(&mut co).unwrap(), 1000);
 }
+
+#[test]
+fn dropping_an_unstarted_coroutine_whose_captures_suspend_is_safe() {
+    // The closure never ran, so there is no coroutine to suspend: a destructor of its
+    // captures that tries must see the caller's context (here a plain thread).
+    struct SuspendsOnDrop(Arc<AtomicUsize>);
+    impl Drop for SuspendsOnDrop {
+        fn drop(&mut self) {
+            if goro_context::suspend(Reason::Yield).is_err() {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let saw_plain_thread = Arc::new(AtomicUsize::new(0));
+    let capture = SuspendsOnDrop(saw_plain_thread.clone());
+    let co = Coroutine::new(move || drop(capture)).unwrap();
+    drop(co);
+    assert_eq!(saw_plain_thread.load(Ordering::SeqCst), 1);
+}

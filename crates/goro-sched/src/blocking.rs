@@ -114,7 +114,7 @@ struct Done<T> {
 ///
 /// # Panics
 ///
-/// Re-raises a panic from `f`. Panics if the runtime's configuration is invalid.
+/// Re-raises a panic from `f`.
 pub fn blocking<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -123,7 +123,7 @@ where
     if worker::with_current_task(|_| ()).is_none() {
         return f();
     }
-    let rt = worker::runtime().expect("a coroutine is running, so the runtime started");
+    let rt = worker::started_runtime().expect("a coroutine is running, so the runtime started");
     let done = Arc::new(Done {
         result: Mutex::new(None),
         finished: Condvar::new(),
@@ -139,10 +139,12 @@ where
         }
     };
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
-    // SAFETY: only the lifetime is changed. The job may borrow from this frame; this
-    // function does not return before the job has stored its result (the loop below),
-    // and if it unwinds instead (the coroutine is being dropped while parked), the
-    // `WaitForJob` guard blocks this thread until the job has finished.
+    // SAFETY: only the lifetime is changed. The job may borrow from this frame, which
+    // outlives the job: this function does not return before the job has stored its
+    // result (the loop below); if it unwinds instead (the coroutine is being dropped
+    // while parked), the `WaitForJob` guard blocks this thread until the job has
+    // finished; and if the coroutine is leaked instead (dropped away from home), its
+    // stack slot is never reused, so the borrowed memory stays valid.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     if let Err(job) = rt.blocking.submit(job) {
         job(); // no pool thread could be started: block this worker instead

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-/// Most workers a runtime may have. More than this is almost certainly a mistake
-/// (a byte count in the wrong variable); Go caps GOMAXPROCS at 256 in practice too.
+/// Most workers a runtime may have. More than this is almost certainly a mistake (a
+/// byte count in the wrong variable).
 pub const MAX_WORKERS: usize = 1024;
 
 /// How the runtime is set up. Build one, adjust it, and pass it to [`init`](crate::init).
@@ -136,13 +136,10 @@ fn check_workers(n: usize, setting: &str) -> Result<(), ConfigError> {
 }
 
 fn check_stack_size(bytes: usize, setting: &str) -> Result<(), ConfigError> {
-    // The stack allocator is the authority on sizes; ask it without allocating.
-    if bytes == 0 || !(goro_stack::MIN_STACK_SIZE..=goro_stack::MAX_STACK_SIZE).contains(&bytes) {
-        return Err(ConfigError(format!(
-            "{setting} is {bytes} bytes: it must be between 16 KiB and 1 GiB"
-        )));
-    }
-    Ok(())
+    // The stack allocator is the authority on sizes.
+    goro_stack::validate_size(bytes)
+        .map(drop)
+        .map_err(|err| ConfigError(format!("{setting} is {bytes} bytes: {err}")))
 }
 
 /// "65536", "64K", "64k", "1M", "1G" (binary multiples).

@@ -49,7 +49,6 @@ use std::time::{Duration, Instant};
 pub use blocking::blocking;
 pub use config::{Config, ConfigError, MAX_WORKERS};
 pub use park::{Unparker, current_unparker, park, park_until};
-pub use timer::TimerHandle;
 
 use task::Task;
 
@@ -103,11 +102,12 @@ where
     let stack_size = options.stack_size.unwrap_or(rt.config.stack_size);
     // The stack is taken when the coroutine first runs (see task.rs), except where
     // stacks cost kernel mappings: there it is taken now (but not touched), so that
-    // spawning past the budget fails here and not later on a worker.
+    // spawning past the budget fails here and not later on a worker. (With madvise
+    // guards the budget counts arenas only and is out of practical reach.)
     let stack = match goro_stack::guard_mechanism()? {
         goro_stack::GuardMechanism::Mprotect => Some(goro_stack::Stack::new(stack_size)?),
         goro_stack::GuardMechanism::MadviseGuard => {
-            goro_stack::Stack::check(stack_size)?;
+            goro_stack::validate_size(stack_size)?;
             None
         }
     };

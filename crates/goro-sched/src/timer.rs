@@ -65,7 +65,7 @@ impl PartialEq for Entry {
 impl Eq for Entry {}
 
 /// A pending timer; `cancel` it when the wait ended for another reason.
-pub struct TimerHandle {
+pub(crate) struct TimerHandle {
     node: Arc<Node>,
     timers: &'static Timers,
 }
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Node {
 
 impl TimerHandle {
     /// Stops the timer if it has not fired yet.
-    pub fn cancel(self) {
+    pub(crate) fn cancel(self) {
         if !self.node.cancelled.swap(true, Ordering::Relaxed) {
             let cancelled = self.timers.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
             self.timers.compact_if_mostly_cancelled(cancelled);

@@ -249,20 +249,19 @@ pub(crate) fn current_worker() -> Option<usize> {
 
 /// Queues a new task: on this worker's deque (beside its spawner) or the injector.
 pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
-    match with_local(|local| local.deque.push(task.clone())) {
-        Some(()) => {
-            with_local(|local| {
-                let shared = &rt.workers[local.index];
-                shared.spawned.store(
-                    shared.spawned.load(Ordering::Relaxed) + 1,
-                    Ordering::Relaxed,
-                );
-            });
-        }
-        None => {
-            rt.spawned_by_threads.fetch_add(1, Ordering::Relaxed);
-            rt.injector.push(task);
-        }
+    let mut task = Some(task);
+    with_local(|local| {
+        local.deque.push(task.take().expect("not yet queued"));
+        let shared = local.shared();
+        shared.spawned.store(
+            shared.spawned.load(Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
+    });
+    if let Some(task) = task {
+        // A plain thread.
+        rt.spawned_by_threads.fetch_add(1, Ordering::Relaxed);
+        rt.injector.push(task);
     }
     rt.wake_idle();
 }
@@ -291,7 +290,10 @@ pub(crate) fn schedule(task: Arc<Task>) {
 }
 
 /// Unwinds an abandoned coroutine (its task's last reference is gone) on its home
-/// worker: right here if this is that worker, else through the home's graveyard.
+/// worker: right here if this is that worker and no coroutine is running on it, else
+/// through the home's graveyard, which the worker empties from its scheduling loop.
+/// Never in the middle of another coroutine: the abandoned one's destructors would see
+/// that coroutine as the scheduler's current task.
 pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine<task::Output>) {
     let Some(rt) = started_runtime() else {
         return drop(coroutine);
@@ -299,7 +301,8 @@ pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine
     if home == task::NO_HOME || home >= rt.workers.len() {
         return drop(coroutine);
     }
-    if current_worker() == Some(home) {
+    let here = with_local(|local| local.index == home && local.current.get().is_null());
+    if here == Some(true) {
         with_local(|local| local.unwind(pinned, coroutine));
         return;
     }
@@ -310,11 +313,7 @@ pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine
         .unwrap_or_else(|e| e.into_inner())
         .push((pinned, coroutine));
     shared.graves.store(true, Ordering::SeqCst);
-    // SeqCst: as in `send_home`, pairs with the worker's store of `sleeping`.
-    fence(Ordering::SeqCst);
-    if shared.sleeping.load(Ordering::SeqCst) {
-        shared.wake();
-    }
+    shared.notify();
 }
 
 /// Adds a timer on the calling worker that unparks `unparker` at `deadline`.
@@ -473,12 +472,7 @@ impl Runtime {
     fn send_home(&self, home: usize, task: Arc<Task>) {
         let shared = &self.workers[home];
         shared.inbox.push(task);
-        // SeqCst: pairs with the worker's SeqCst store of `sleeping` before it rechecks
-        // its inbox.
-        fence(Ordering::SeqCst);
-        if shared.sleeping.load(Ordering::SeqCst) {
-            shared.wake();
-        }
+        shared.notify();
     }
 
     fn has_stealable_work(&self) -> bool {
@@ -559,6 +553,17 @@ impl Runtime {
 }
 
 impl Shared {
+    /// After publishing work only this worker may take (its inbox, its graveyard):
+    /// wakes it if it is asleep.
+    fn notify(&self) {
+        // SeqCst: pairs with the worker's SeqCst store of `sleeping` before it rechecks
+        // its own queues (park_worker, step 3).
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.wake();
+        }
+    }
+
     fn wake(&self) {
         if self.sleeping.swap(false, Ordering::SeqCst) {
             if let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -673,8 +678,9 @@ impl Local {
         }
     }
 
-    /// Turns a pending body into a coroutine, taking its stack from this worker's pool.
-    /// On failure the error becomes the task's result, as a `String` payload.
+    /// Turns a pending body into a coroutine, taking its stack from this worker's pool
+    /// unless spawn already took one. On failure the error becomes the task's result,
+    /// as a `String` payload.
     fn build(&self, body: &mut Body, pinned: bool) -> Result<(), String> {
         let Body::Pending(pending) = std::mem::replace(body, Body::Finished) else {
             unreachable!("build is called on pending bodies");
@@ -685,36 +691,26 @@ impl Local {
             stack_size,
             stack,
         } = pending;
-        let built = match stack {
-            Some(stack) => Ok(goro_context::Coroutine::with_stack(stack, name.clone(), f)),
-            None => {
-                let mut builder = goro_context::Builder::new().stack_size(stack_size);
-                if let Some(name) = name.clone() {
-                    builder = builder.name(name);
-                }
-                builder.spawn(f)
-            }
-        };
-        match built {
-            Ok(mut coroutine) => {
-                if !pinned {
-                    // SAFETY: only tasks of a runtime that the user opted into migration
-                    // (through the `unsafe` `Config::allow_migration`, whose contract is
-                    // this one) are unpinned; see `spawn`.
-                    unsafe { coroutine.allow_migration() };
-                }
-                *body = Body::Running(coroutine);
-                Ok(())
-            }
+        let stack = match stack.map_or_else(|| goro_stack::Stack::new(stack_size), Ok) {
+            Ok(stack) => stack,
             Err(err) => {
                 let msg = format!(
                     "goro: coroutine '{}' could not start: {err}",
                     name.as_deref().unwrap_or("<unnamed>")
                 );
                 eprintln!("{msg}");
-                Err(msg)
+                return Err(msg);
             }
+        };
+        let mut coroutine = goro_context::Coroutine::with_stack(stack, name, f);
+        if !pinned {
+            // SAFETY: only tasks of a runtime that the user opted into migration
+            // (through the `unsafe` `Config::allow_migration`, whose contract is this
+            // one) are unpinned; see `spawn`.
+            unsafe { coroutine.allow_migration() };
         }
+        *body = Body::Running(coroutine);
+        Ok(())
     }
 
     /// Unwinds an abandoned coroutine homed here, and counts it as finished.

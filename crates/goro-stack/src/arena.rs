@@ -31,8 +31,8 @@ const LARGEST_ARENA_BYTES: usize = 8 << 30;
 /// far more address space than a process can use.
 const MAX_ARENAS: usize = 4096;
 
-/// One arena as the signal handler sees it. `end` is written last (Release) and read
-/// first (Acquire): an entry with `end == 0` is not published yet.
+/// One arena as the signal handler sees it. Written once, before `REGISTERED` counts
+/// it, and never changed.
 struct Entry {
     start: AtomicUsize,
     end: AtomicUsize,
@@ -48,6 +48,7 @@ static REGISTRY: [Entry; MAX_ARENAS] = [const {
         guard: AtomicUsize::new(0),
     }
 }; MAX_ARENAS];
+/// Entries published so far. Only `register` writes it, under the carver's lock.
 static REGISTERED: AtomicUsize = AtomicUsize::new(0);
 
 /// A fault address that fell on a stack's guard page.
@@ -66,13 +67,13 @@ pub struct GuardHit {
 /// Async-signal-safe: only atomic loads over a static table, no allocation, no lock.
 /// This is what the stack-overflow handler in goro-context calls.
 pub fn guard_hit(addr: usize) -> Option<GuardHit> {
-    let n = REGISTERED.load(Ordering::Acquire).min(MAX_ARENAS);
+    // Acquire: pairs with the Release store in `register`, so every entry it counts
+    // is fully written.
+    let n = REGISTERED.load(Ordering::Acquire);
     for entry in &REGISTRY[..n] {
-        // Acquire: pairs with the Release store in `register`, so the other fields
-        // read below are the ones written before it.
-        let end = entry.end.load(Ordering::Acquire);
         let start = entry.start.load(Ordering::Relaxed);
-        if end == 0 || addr < start || addr >= end {
+        let end = entry.end.load(Ordering::Relaxed);
+        if addr < start || addr >= end {
             continue;
         }
         let stride = entry.stride.load(Ordering::Relaxed);
@@ -87,8 +88,10 @@ pub fn guard_hit(addr: usize) -> Option<GuardHit> {
     None
 }
 
+/// Publishes an arena to `guard_hit`. Called only under the carver's lock, so there
+/// is one writer at a time.
 fn register(start: usize, end: usize, stride: usize, guard: usize) -> Result<(), StackError> {
-    let index = REGISTRY_NEXT.fetch_add(1, Ordering::Relaxed);
+    let index = REGISTERED.load(Ordering::Relaxed);
     if index >= MAX_ARENAS {
         return Err(StackError::Config(format!(
             "goro-stack cannot track more than {MAX_ARENAS} stack arenas"
@@ -96,16 +99,13 @@ fn register(start: usize, end: usize, stride: usize, guard: usize) -> Result<(),
     }
     let entry = &REGISTRY[index];
     entry.start.store(start, Ordering::Relaxed);
+    entry.end.store(end, Ordering::Relaxed);
     entry.stride.store(stride, Ordering::Relaxed);
     entry.guard.store(guard, Ordering::Relaxed);
-    // Release: publishes the fields above to `guard_hit`'s Acquire load of `end`.
-    entry.end.store(end, Ordering::Release);
-    // Release: readers that see the count also see the slot reserved (its `end` may
-    // still be 0 if another registration is in flight; readers skip it).
-    REGISTERED.fetch_max(index + 1, Ordering::Release);
+    // Release: publishes the entry's fields to `guard_hit`'s Acquire load.
+    REGISTERED.store(index + 1, Ordering::Release);
     Ok(())
 }
-static REGISTRY_NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Bump allocation within the current arena of one class.
 #[derive(Default)]

@@ -111,26 +111,6 @@ impl Stack {
         })
     }
 
-    /// Checks, without allocating, that [`Stack::new(size)`](Stack::new) could succeed
-    /// now: the size is valid and, if the mapping budget ran out earlier, a free stack
-    /// is available. A scheduler that allocates stacks lazily (when a coroutine first
-    /// runs) calls this at spawn time so that spawning past the budget is an error
-    /// there. Best effort: other threads may take the last free stack meanwhile.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(goro_stack::Stack::check(64 * 1024).is_ok());
-    /// assert!(goro_stack::Stack::check(1024).is_err());
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`Stack::new`].
-    pub fn check(size: usize) -> Result<(), StackError> {
-        pool::check_available(SizeClass::for_size(size)?)
-    }
-
     /// One past the highest usable address: where a new stack's pointer starts.
     /// Page-aligned.
     #[inline]
@@ -213,6 +193,24 @@ pub struct Stats {
 /// [`StackError::Config`] if the environment's settings are invalid.
 pub fn stats() -> Result<Stats, StackError> {
     Ok(pool::pool()?.stats())
+}
+
+/// Checks a requested stack size without allocating anything: returns the usable size
+/// a stack of that request gets (the next power of two), or why it is refused.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(goro_stack::validate_size(40 * 1024)?, 64 * 1024);
+/// assert!(goro_stack::validate_size(1024).is_err());
+/// # Ok::<(), goro_stack::StackError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`StackError::InvalidSize`] for zero, less than 16 KiB or more than 1 GiB.
+pub fn validate_size(size: usize) -> Result<usize, StackError> {
+    SizeClass::for_size(size).map(SizeClass::usable)
 }
 
 /// The guard mechanism of the process's pool, initialising it if needed: whether

@@ -19,7 +19,7 @@
 //! two uncontended lock operations per 32 stacks and no syscall.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::arena::{Carver, nonnull};
@@ -43,9 +43,6 @@ pub(crate) struct Pool {
     shared: [Mutex<Shared>; CLASSES],
     /// Slots on the dirty side of any shared list; lets `trim_shared` return at once.
     dirty: AtomicUsize,
-    /// Set when carving failed for lack of mapping budget; cleared when a slot is
-    /// freed. Lets `check_available` answer without allocating.
-    exhausted: AtomicBool,
     /// Every thread cache's per-class lengths, for stats.
     caches: Mutex<Vec<Weak<CacheCounts>>>,
 }
@@ -113,7 +110,6 @@ impl Pool {
                 })
             }; CLASSES],
             dirty: AtomicUsize::new(0),
-            exhausted: AtomicBool::new(false),
             caches: Mutex::new(Vec::new()),
         })
     }
@@ -143,28 +139,14 @@ impl Pool {
             out.extend(shared.clean.drain(at..));
         }
         if out.is_empty() {
-            let carved = self.carver().carve(class, want, out);
-            if let Err(StackError::MapBudget { .. }) = &carved {
-                self.exhausted.store(true, Ordering::Relaxed);
-            }
-            carved?;
+            self.carver().carve(class, want, out)?;
         }
         Ok(())
-    }
-
-    fn budget_error(&self) -> StackError {
-        let carver = self.carver();
-        StackError::MapBudget {
-            max_map_count: carver.max_map_count,
-            limit: carver.limit,
-            stacks: carver.limit / self.guard.mappings_per_stack().max(1),
-        }
     }
 
     /// Puts slots on the shared list's dirty side, untrimmed.
     fn give(&self, class: SizeClass, slots: impl ExactSizeIterator<Item = usize>) {
         let n = slots.len();
-        self.exhausted.store(false, Ordering::Relaxed);
         self.shared(class).dirty.extend(slots);
         self.dirty.fetch_add(n, Ordering::Relaxed);
     }
@@ -332,35 +314,11 @@ pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
 
 pub(crate) fn free(class: SizeClass, low: usize) {
     let pool = pool().expect("a stack exists, so the pool was initialised");
-    if pool.exhausted.load(Ordering::Relaxed) {
-        pool.exhausted.store(false, Ordering::Relaxed);
-    }
     if CACHE
         .try_with(|cache| cache.borrow_mut().push(pool, class, low))
         .is_err()
     {
         pool.give(class, std::iter::once(low));
-    }
-}
-
-/// Whether a stack of `class` could be had now without passing the mapping budget:
-/// answered from flags and lengths, without allocating.
-pub(crate) fn check_available(class: SizeClass) -> Result<(), StackError> {
-    let pool = pool()?;
-    if !pool.exhausted.load(Ordering::Relaxed) {
-        return Ok(());
-    }
-    let cached = CACHE
-        .try_with(|cache| !cache.borrow().slots[class.index()].is_empty())
-        .unwrap_or(false);
-    let shared = {
-        let shared = pool.shared(class);
-        !shared.dirty.is_empty() || !shared.clean.is_empty()
-    };
-    if cached || shared {
-        Ok(())
-    } else {
-        Err(pool.budget_error())
     }
 }
 

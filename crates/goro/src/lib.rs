@@ -255,7 +255,7 @@ pub fn yield_now() {
 }
 
 /// Parks the calling coroutine for at least `duration`; its worker runs others. On a
-/// plain thread it is `std::thread::sleep`. Also [`time::sleep`].
+/// plain thread it is `std::thread::sleep`. Also available as `goro::time::sleep`.
 ///
 /// # Examples
 ///
@@ -375,7 +375,8 @@ pub struct Stats {
     pub stack_bytes_reserved: usize,
     /// Kernel mappings used for stacks.
     pub stack_mappings: usize,
-    /// How stack guard pages are made: `"madvise"` or `"mprotect"`.
+    /// How stack guard pages are made: `"madvise"` or `"mprotect"` (`"none"` if no stack
+    /// pool could be set up).
     pub stack_guard: &'static str,
 }
 

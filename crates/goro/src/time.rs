@@ -3,21 +3,9 @@
 //! Timers are cheap: a sleeping coroutine costs one entry on its worker's timer heap,
 //! and its worker runs other coroutines meanwhile.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Parks the calling coroutine for at least `duration` (blocks a plain thread). The
-/// same as [`goro::sleep`](crate::sleep).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-///
-/// goro::go!(|| goro::time::sleep(Duration::from_millis(5))).join().unwrap();
-/// ```
-pub fn sleep(duration: Duration) {
-    goro_sched::sleep(duration);
-}
+pub use crate::sleep;
 
 /// Parks the calling coroutine until `deadline` (blocks a plain thread). Returns at
 /// once if the deadline has passed.
