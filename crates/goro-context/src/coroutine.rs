@@ -195,7 +195,8 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// A builder for an unnamed coroutine with a [`DEFAULT_STACK_SIZE`] stack.
+    /// A builder for an unnamed coroutine with a [`DEFAULT_STACK_SIZE`] stack. See the
+    /// type's example.
     pub fn new() -> Builder {
         Builder {
             name: None,
@@ -235,6 +236,14 @@ impl Builder {
 impl<R: Send + 'static> Coroutine<R> {
     /// Creates an unnamed coroutine with a [`DEFAULT_STACK_SIZE`] stack.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// let co = goro_context::Coroutine::new(|| 1)?;
+    /// assert!(!co.is_started());
+    /// # Ok::<(), goro_context::StackError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Builder::spawn`].
@@ -246,6 +255,15 @@ impl<R: Send + 'static> Coroutine<R> {
     }
 
     /// Creates a coroutine on a stack the caller already holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stack = goro_stack::Stack::new(32 * 1024)?;
+    /// let co = goro_context::Coroutine::with_stack(stack, Some("small".into()), || ());
+    /// assert_eq!((co.stack_size(), co.name()), (32 * 1024, Some("small")));
+    /// # Ok::<(), goro_stack::StackError>(())
+    /// ```
     pub fn with_stack<F>(stack: Stack, name: Option<Arc<str>>, f: F) -> Coroutine<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -290,6 +308,17 @@ impl<R> Coroutine<R> {
     /// A panic inside the coroutine never unwinds out of here: it comes back as
     /// [`Resumed::Finished`]`(Err(payload))`.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro_context::{Coroutine, Resumed};
+    ///
+    /// let mut co = Coroutine::new(|| -> u8 { panic!("inside") })?;
+    /// let Ok(Resumed::Finished(Err(payload))) = co.resume() else { unreachable!() };
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside"));
+    /// # Ok::<(), goro_context::StackError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// - [`ResumeError::Finished`] if it has already finished.
@@ -332,11 +361,32 @@ impl<R> Coroutine<R> {
     /// - a reference into a thread-local (`thread_local!`, `rand::thread_rng()`).
     ///
     /// Such a value would be used on a thread other than the one it belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro_context::{Coroutine, Reason};
+    ///
+    /// let mut co = Coroutine::new(|| goro_context::suspend(Reason::Yield).unwrap())?;
+    /// // SAFETY: the body holds nothing at all across its suspension point.
+    /// unsafe { co.allow_migration() };
+    /// co.resume().unwrap();
+    /// std::thread::spawn(move || co.resume().unwrap()).join().unwrap();
+    /// # Ok::<(), goro_context::StackError>(())
+    /// ```
     pub unsafe fn allow_migration(&mut self) {
         self.migratable = true;
     }
 
     /// The coroutine's id: unique within the process, never 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = (goro_context::Coroutine::new(|| ())?, goro_context::Coroutine::new(|| ())?);
+    /// assert_ne!(a.id(), b.id());
+    /// # Ok::<(), goro_context::StackError>(())
+    /// ```
     pub fn id(&self) -> u64 {
         self.info.id
     }

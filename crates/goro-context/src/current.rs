@@ -136,6 +136,15 @@ pub fn suspend(reason: Reason) -> Result<(), NotInCoroutine> {
 }
 
 /// Whether the caller is running inside a coroutine.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!goro_context::in_coroutine());
+/// let mut co = goro_context::Coroutine::new(goro_context::in_coroutine)?;
+/// assert!(matches!(co.resume(), Ok(goro_context::Resumed::Finished(Ok(true)))));
+/// # Ok::<(), goro_context::StackError>(())
+/// ```
 pub fn in_coroutine() -> bool {
     !current_ptr().is_null()
 }

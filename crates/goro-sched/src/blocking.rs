@@ -112,6 +112,18 @@ struct Done<T> {
 /// `f` may borrow from the caller's stack: the caller does not return, and is never
 /// unwound, before `f` has finished.
 ///
+/// # Examples
+///
+/// ```
+/// let len = goro_sched::spawn(Default::default(), || {
+///     goro_sched::blocking(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len()))
+/// })?
+/// .join()
+/// .unwrap()?;
+/// assert!(len > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// # Panics
 ///
 /// Re-raises a panic from `f`.

@@ -55,6 +55,18 @@ use task::Task;
 /// Starts the runtime with `config`. Must be called before anything is spawned (the
 /// runtime otherwise starts itself from the environment on first use).
 ///
+/// # Examples
+///
+/// ```
+/// // In a fresh process, before anything is spawned:
+/// let config = goro_sched::Config::from_env()?.workers(2);
+/// match goro_sched::init(config) {
+///     Ok(()) => {}
+///     Err(e) => println!("already running: {e}"),
+/// }
+/// # Ok::<(), goro_sched::ConfigError>(())
+/// ```
+///
 /// # Errors
 ///
 /// A [`ConfigError`] if the configuration is invalid or the runtime already runs.
@@ -63,6 +75,14 @@ pub fn init(config: Config) -> Result<(), ConfigError> {
 }
 
 /// The running runtime's configuration, starting the runtime if needed.
+///
+/// # Examples
+///
+/// ```
+/// let config = goro_sched::config()?;
+/// assert!(config.worker_count() >= 1);
+/// # Ok::<(), goro_sched::ConfigError>(())
+/// ```
 ///
 /// # Errors
 ///
@@ -86,6 +106,17 @@ pub struct SpawnOptions {
 /// Spawns a coroutine running `f`. It starts on the calling worker's queue (from a
 /// coroutine) or the global queue (from a plain thread), unless an idle worker steals
 /// it first.
+///
+/// # Examples
+///
+/// ```
+/// use goro_sched::SpawnOptions;
+///
+/// let options = SpawnOptions { name: Some("worker".into()), ..SpawnOptions::default() };
+/// let handle = goro_sched::spawn(options, || goro_context::current().unwrap().id())?;
+/// assert!(handle.join().unwrap() > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Errors
 ///
@@ -136,6 +167,14 @@ pub struct JoinHandle<T> {
 impl<T: 'static> JoinHandle<T> {
     /// Waits for the coroutine to finish: parks the calling coroutine, or blocks the
     /// calling thread. `Err(payload)` if it panicked or exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = goro_sched::spawn(Default::default(), || -> u8 { panic!("no") })?;
+    /// assert!(h.join().is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join(self) -> thread::Result<T> {
         self.task.join().map(|output| {
             *output
@@ -145,6 +184,16 @@ impl<T: 'static> JoinHandle<T> {
     }
 
     /// Whether the coroutine has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = goro_sched::spawn(Default::default(), || ())?;
+    /// while !h.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
@@ -160,6 +209,13 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// Lets other coroutines run; the caller is runnable again at once. On a plain thread,
 /// `std::thread::yield_now`.
+///
+/// # Examples
+///
+/// ```
+/// goro_sched::spawn(Default::default(), goro_sched::yield_now)?.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn yield_now() {
     if goro_context::suspend(goro_context::Reason::Yield).is_err() {
         thread::yield_now();
@@ -167,6 +223,12 @@ pub fn yield_now() {
 }
 
 /// Parks the calling coroutine (or blocks the calling thread) for at least `duration`.
+///
+/// # Examples
+///
+/// ```
+/// goro_sched::sleep(std::time::Duration::from_millis(1)); // a plain thread sleeps
+/// ```
 pub fn sleep(duration: Duration) {
     let Some(deadline) = Instant::now().checked_add(duration) else {
         loop {
@@ -177,6 +239,14 @@ pub fn sleep(duration: Duration) {
 }
 
 /// Parks the calling coroutine (or blocks the calling thread) until `deadline`.
+///
+/// # Examples
+///
+/// ```
+/// let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1);
+/// goro_sched::sleep_until(deadline);
+/// assert!(std::time::Instant::now() >= deadline);
+/// ```
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
         park_until(deadline);
@@ -184,6 +254,15 @@ pub fn sleep_until(deadline: Instant) {
 }
 
 /// Index of the worker the caller runs on, or `None` on a plain thread.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(goro_sched::current_worker(), None);
+/// let w = goro_sched::spawn(Default::default(), goro_sched::current_worker)?;
+/// assert!(w.join().unwrap().is_some());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn current_worker() -> Option<usize> {
     worker::current_worker()
 }
@@ -212,6 +291,13 @@ pub struct Stats {
 }
 
 /// A snapshot of the runtime, or all zeros if it has not started.
+///
+/// # Examples
+///
+/// ```
+/// let s = goro_sched::stats();
+/// println!("{} live, {} parked, {} workers", s.live, s.parked, s.workers);
+/// ```
 pub fn stats() -> Stats {
     worker::started_runtime()
         .map(|rt| rt.stats())

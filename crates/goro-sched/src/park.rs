@@ -42,6 +42,14 @@ enum Inner {
 impl Unparker {
     /// Wakes the coroutine or thread, or, if it is not parked, makes its next `park`
     /// return immediately.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let me = goro_sched::current_unparker();
+    /// me.unpark();
+    /// goro_sched::park(); // returns at once: the permit was already there
+    /// ```
     pub fn unpark(&self) {
         match &self.0 {
             Inner::Task(task) => {
@@ -54,6 +62,13 @@ impl Unparker {
     }
 
     /// Whether both handles wake the same coroutine or thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = (goro_sched::current_unparker(), goro_sched::current_unparker());
+    /// assert!(a.same_as(&b));
+    /// ```
     pub fn same_as(&self, other: &Unparker) -> bool {
         match (&self.0, &other.0) {
             (Inner::Task(a), Inner::Task(b)) => Arc::ptr_eq(a, b),
@@ -77,6 +92,10 @@ impl fmt::Debug for Unparker {
 }
 
 /// The [`Unparker`] of the calling coroutine, or of the calling thread outside one.
+///
+/// # Examples
+///
+/// See the [module documentation](self) and [`Unparker::unpark`].
 pub fn current_unparker() -> Unparker {
     match worker::current_task() {
         Some(task) => Unparker::task(task),
@@ -86,6 +105,28 @@ pub fn current_unparker() -> Unparker {
 
 /// Blocks the calling coroutine (its worker runs others meanwhile) or thread until it
 /// is unparked. May return spuriously.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let r = ready.clone();
+/// let waiter = goro_sched::spawn(Default::default(), move || {
+///     tx.send(goro_sched::current_unparker()).unwrap();
+///     while !r.load(Ordering::Acquire) {
+///         goro_sched::park(); // its worker runs other coroutines meanwhile
+///     }
+/// })?;
+/// let unparker = rx.recv().unwrap();
+/// ready.store(true, Ordering::Release); // set the condition, then wake the waiter
+/// unparker.unpark();
+/// waiter.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn park() {
     match worker::with_current_task(|task| task.take_permit()) {
         Some(true) => {}
@@ -99,6 +140,17 @@ pub fn park() {
 }
 
 /// Like [`park`], but returns by `deadline` at the latest.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// while Instant::now() < deadline {
+///     goro_sched::park_until(deadline); // nobody unparks us: wakes at the deadline
+/// }
+/// ```
 pub fn park_until(deadline: Instant) {
     if worker::with_current_task(|_| ()).is_none() {
         let now = Instant::now();

@@ -66,6 +66,16 @@ pub struct GuardHit {
 ///
 /// Async-signal-safe: only atomic loads over a static table, no allocation, no lock.
 /// This is what the stack-overflow handler in goro-context calls.
+///
+/// # Examples
+///
+/// ```
+/// let stack = goro_stack::Stack::new(64 * 1024)?;
+/// let hit = goro_stack::guard_hit(stack.guard().as_ptr() as usize).unwrap();
+/// assert_eq!(hit.stack_top, stack.top().as_ptr() as usize);
+/// assert_eq!(goro_stack::guard_hit(stack.bottom().as_ptr() as usize), None);
+/// # Ok::<(), goro_stack::StackError>(())
+/// ```
 pub fn guard_hit(addr: usize) -> Option<GuardHit> {
     // Acquire: pairs with the Release store in `register`, so every entry it counts
     // is fully written.

@@ -18,6 +18,12 @@ pub enum GuardMechanism {
 
 impl GuardMechanism {
     /// The name used by `GORO_STACK_GUARD` and in reports: `madvise` or `mprotect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(goro_stack::GuardMechanism::Mprotect.name(), "mprotect");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             GuardMechanism::MadviseGuard => "madvise",
