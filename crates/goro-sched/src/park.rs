@@ -95,7 +95,11 @@ impl fmt::Debug for Unparker {
 ///
 /// # Examples
 ///
-/// See the [module documentation](self) and [`Unparker::unpark`].
+/// ```
+/// let me = goro_sched::current_unparker(); // a plain thread's, here
+/// std::thread::spawn(move || me.unpark());
+/// goro_sched::park(); // returns once unparked (or spuriously)
+/// ```
 pub fn current_unparker() -> Unparker {
     match worker::current_task() {
         Some(task) => Unparker::task(task),
