@@ -40,6 +40,7 @@
 //! [`runtime::Builder`]'s `init` before the first spawn. Returning from `main` ends
 //! the process, and every coroutine with it, as in Go.
 
+pub mod chan;
 pub mod runtime;
 pub mod time;
 

@@ -1,0 +1,655 @@
+//! Channels: crossbeam-channel's API with Go's semantics, for coroutines and threads.
+//!
+//! - [`bounded(n)`](bounded) buffers up to `n` messages; `bounded(0)` is a rendezvous:
+//!   a send completes only when a receiver takes the value.
+//! - [`unbounded()`](unbounded) never blocks a sender.
+//! - [`never()`](never) never delivers anything.
+//!
+//! Buffered messages are delivered in order (FIFO), and blocked senders and receivers
+//! are served in the order they arrived. A channel closes when [`Sender::close`] is
+//! called (Go's `close(ch)`) or when every `Sender` is dropped: receivers then drain
+//! what is buffered and get `Err(RecvError)`, and sends fail, returning the value in the
+//! error. When every `Receiver` is dropped, sends fail the same way.
+//!
+//! Every operation works from coroutines and plain threads alike, in any mix: a
+//! blocked coroutine parks (its worker runs others), a blocked thread blocks.
+//!
+//! # Examples
+//!
+//! ```
+//! use goro::chan;
+//!
+//! let (tx, rx) = chan::bounded(1);
+//! let producer = goro::go!(move || {
+//!     for i in 0..5 {
+//!         tx.send(i).unwrap();
+//!     }
+//!     // dropping `tx` closes the channel
+//! });
+//! let received: Vec<i32> = rx.iter().collect();
+//! assert_eq!(received, [0, 1, 2, 3, 4]);
+//! producer.join().unwrap();
+//! ```
+
+mod waiter;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use waiter::{Entry, Slot, Waiter};
+
+/// The channel shared by all its senders and receivers.
+struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// `None`: unbounded. `Some(0)`: rendezvous.
+    cap: Option<usize>,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+struct State<T> {
+    buf: VecDeque<T>,
+    /// Closed by `close` or by the last sender: no more sends, receivers drain.
+    closed: bool,
+    /// Every receiver is gone: sends fail.
+    no_receivers: bool,
+    recvq: VecDeque<Entry<T>>,
+    sendq: VecDeque<Entry<T>>,
+}
+
+impl<T> Chan<T> {
+    fn new(cap: Option<usize>) -> Arc<Chan<T>> {
+        Arc::new(Chan {
+            state: Mutex::new(State {
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
+                closed: false,
+                no_receivers: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends without waiting, if possible. `Err(value)` if the caller must wait;
+    /// disconnection is reported through `Ok(Err(..))`.
+    fn try_send_locked(
+        state: &mut State<T>,
+        cap: Option<usize>,
+        value: T,
+    ) -> Result<Result<(), T>, T> {
+        if state.closed || state.no_receivers {
+            return Ok(Err(value));
+        }
+        // A waiting receiver means the buffer is empty: hand the value over directly.
+        let mut value = Some(value);
+        while let Some(entry) = state.recvq.pop_front() {
+            if entry.claim(|slot| *slot = value.take()).is_ok() {
+                return Ok(Ok(()));
+            }
+        }
+        let value = value.expect("not handed over");
+        if cap.is_none_or(|cap| state.buf.len() < cap) {
+            state.buf.push_back(value);
+            return Ok(Ok(()));
+        }
+        Err(value)
+    }
+
+    /// Receives without waiting, if possible. `Err(())` if the caller must wait;
+    /// `Ok(None)` means closed and drained.
+    fn try_recv_locked(state: &mut State<T>) -> Result<Option<T>, ()> {
+        if let Some(value) = state.buf.pop_front() {
+            // Room in the buffer: the longest-waiting sender's value moves in.
+            while let Some(entry) = state.sendq.pop_front() {
+                let buf = &mut state.buf;
+                if entry
+                    .claim(|slot| {
+                        buf.push_back(slot.take().expect("a waiting sender's slot is full"))
+                    })
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            return Ok(Some(value));
+        }
+        // Empty buffer (or a rendezvous): take straight from a waiting sender.
+        while let Some(entry) = state.sendq.pop_front() {
+            if let Ok(value) = entry.claim(|slot| slot.take()) {
+                return Ok(Some(value.expect("a waiting sender's slot is full")));
+            }
+        }
+        if state.closed { Ok(None) } else { Err(()) }
+    }
+
+    fn send(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        let mut state = self.lock();
+        let value = match Chan::try_send_locked(&mut state, self.cap, value) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(value)) => return Err(SendTimeoutError::Disconnected(value)),
+            Err(value) => value,
+        };
+        if let Deadline::Now = deadline {
+            return Err(SendTimeoutError::Timeout(value));
+        }
+        let waiter = Waiter::new();
+        let slot = Slot::new(Some(value));
+        state.sendq.push_back(Entry {
+            waiter: waiter.clone(),
+            case: 0,
+            slot: slot.clone(),
+        });
+        drop(state);
+        if wait(&waiter, deadline).is_none() {
+            self.lock()
+                .sendq
+                .retain(|e| !Arc::ptr_eq(&e.waiter, &waiter));
+            let value = slot
+                .lock()
+                .take()
+                .expect("an unclaimed slot keeps its value");
+            return Err(SendTimeoutError::Timeout(value));
+        }
+        // Claimed: by a receiver, which took the value, or by closing, which left it.
+        match slot.lock().take() {
+            None => Ok(()),
+            Some(value) => Err(SendTimeoutError::Disconnected(value)),
+        }
+    }
+
+    fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        let mut state = self.lock();
+        match Chan::try_recv_locked(&mut state) {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => return Err(RecvTimeoutError::Disconnected),
+            Err(()) => {}
+        }
+        if let Deadline::Now = deadline {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        let waiter = Waiter::new();
+        let slot = Slot::new(None);
+        state.recvq.push_back(Entry {
+            waiter: waiter.clone(),
+            case: 0,
+            slot: slot.clone(),
+        });
+        drop(state);
+        if wait(&waiter, deadline).is_none() {
+            self.lock()
+                .recvq
+                .retain(|e| !Arc::ptr_eq(&e.waiter, &waiter));
+            return Err(RecvTimeoutError::Timeout);
+        }
+        // Claimed: by a sender, which filled the slot, or by closing, which did not.
+        slot.lock().take().ok_or(RecvTimeoutError::Disconnected)
+    }
+
+    /// Closes the channel; wakes every waiting receiver (which then sees it closed and
+    /// empty) and every waiting sender (which gets its value back). Returns whether
+    /// this call closed it.
+    fn close(&self) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        Chan::release_waiters(&mut state);
+        true
+    }
+
+    fn release_waiters(state: &mut State<T>) {
+        for entry in state.recvq.drain(..).chain(state.sendq.drain(..)) {
+            let _ = entry.claim(|_| ());
+        }
+    }
+}
+
+/// How long an operation may wait.
+#[derive(Clone, Copy)]
+enum Deadline {
+    Now,
+    At(Instant),
+    Never,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Deadline {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Deadline::Never, Deadline::At)
+    }
+}
+
+/// Parks until `waiter` is claimed (returns its case) or the deadline passes (returns
+/// `None`, having aborted the waiter).
+fn wait(waiter: &Waiter, deadline: Deadline) -> Option<usize> {
+    loop {
+        if let Some(case) = waiter.claimed() {
+            return Some(case);
+        }
+        match deadline {
+            Deadline::Never => goro_sched::park(),
+            Deadline::At(at) if Instant::now() < at => goro_sched::park_until(at),
+            Deadline::At(_) | Deadline::Now => {
+                return waiter.abort().err();
+            }
+        }
+    }
+}
+
+/// Creates a channel that buffers up to `cap` messages; `bounded(0)` is a rendezvous
+/// channel, where each send waits for a receiver to take the value.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = goro::chan::bounded(2);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert!(tx.try_send(3).is_err()); // full
+/// assert_eq!(rx.recv(), Ok(1));
+/// ```
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Chan::new(Some(cap));
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// Creates a channel with no limit on buffered messages: sends never wait.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = goro::chan::unbounded();
+/// for i in 0..1000 {
+///     tx.send(i).unwrap();
+/// }
+/// assert_eq!(rx.len(), 1000);
+/// ```
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    let chan = Chan::new(None);
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// Creates a receiver that never receives anything: `recv` waits forever,
+/// `recv_timeout` always times out, `try_recv` is always `Empty`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rx = goro::chan::never::<u32>();
+/// assert!(rx.recv_timeout(Duration::from_millis(1)).is_err());
+/// ```
+pub fn never<T>() -> Receiver<T> {
+    let (tx, rx) = bounded(0);
+    // The one sender is never dropped, so the channel never closes.
+    std::mem::forget(tx);
+    rx
+}
+
+/// The sending half of a channel. Clone it for more senders; the channel closes when
+/// the last one is dropped (or on [`close`](Sender::close)).
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The receiving half of a channel. Clone it for more receivers: each message goes to
+/// exactly one of them.
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting while the channel is full (for a rendezvous channel:
+    /// until a receiver takes it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::bounded(0);
+    /// let h = goro::go!(move || tx.send("hi").unwrap());
+    /// assert_eq!(rx.recv(), Ok("hi"));
+    /// h.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the channel is closed or every receiver is gone.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.chan
+            .send(value, Deadline::Never)
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends `value` if that needs no waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::TrySendError;
+    ///
+    /// let (tx, _rx) = goro::chan::bounded(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] if the channel is full (or a rendezvous channel has no
+    /// receiver waiting); [`TrySendError::Disconnected`] if it is closed.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        self.chan.send(value, Deadline::Now).map_err(|e| match e {
+            SendTimeoutError::Timeout(v) => TrySendError::Full(v),
+            SendTimeoutError::Disconnected(v) => TrySendError::Disconnected(v),
+        })
+    }
+
+    /// Sends `value`, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goro::chan::SendTimeoutError;
+    ///
+    /// let (tx, _rx) = goro::chan::bounded(0);
+    /// let err = tx.send_timeout(7, Duration::from_millis(5)).unwrap_err();
+    /// assert_eq!(err, SendTimeoutError::Timeout(7));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] with the value if it could not be sent in time;
+    /// [`SendTimeoutError::Disconnected`] if the channel is closed.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.chan.send(value, Deadline::after(timeout))
+    }
+
+    /// Closes the channel, as Go's `close(ch)`: receivers drain what is buffered, then
+    /// get `Err(RecvError)`; sends fail. Returns whether this call closed it (false if
+    /// it already was).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::unbounded();
+    /// tx.send(1).unwrap();
+    /// assert!(tx.close());
+    /// assert!(!tx.close());
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// assert!(rx.recv().is_err());
+    /// assert!(tx.send(2).is_err());
+    /// ```
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// Whether the channel is closed, or has no receivers left.
+    pub fn is_closed(&self) -> bool {
+        let state = self.chan.lock();
+        state.closed || state.no_receivers
+    }
+
+    /// Messages buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.lock().buf.len()
+    }
+
+    /// Whether no message is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity: `None` for an unbounded channel, `Some(0)` for a
+    /// rendezvous channel.
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.cap
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a message, waiting until one is available.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::unbounded();
+    /// goro::go!(move || tx.send(5).unwrap());
+    /// assert_eq!(rx.recv(), Ok(5));
+    /// assert!(rx.recv().is_err()); // the sender is gone: closed and drained
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once the channel is closed and drained.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.chan.recv(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Receives a message if one is available now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::TryRecvError;
+    ///
+    /// let (tx, rx) = goro::chan::unbounded::<u8>();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is available; [`TryRecvError::Disconnected`]
+    /// if the channel is closed and drained.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.chan.recv(Deadline::Now).map_err(|e| match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        })
+    }
+
+    /// Receives a message, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goro::chan::RecvTimeoutError;
+    ///
+    /// let (_tx, rx) = goro::chan::bounded::<u8>(1);
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
+    /// [`RecvTimeoutError::Disconnected`] if the channel is closed and drained.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.chan.recv(Deadline::after(timeout))
+    }
+
+    /// A blocking iterator over received messages; it ends when the channel is closed
+    /// and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::unbounded();
+    /// (0..3).for_each(|i| tx.send(i).unwrap());
+    /// drop(tx);
+    /// assert_eq!(rx.iter().sum::<i32>(), 3);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the messages available now, without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::unbounded();
+    /// (0..3).for_each(|i| tx.send(i).unwrap());
+    /// assert_eq!(rx.try_iter().count(), 3); // `tx` still lives: no end, just empty
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Whether the channel is closed (explicitly or by its last sender).
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// Messages buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.lock().buf.len()
+    }
+
+    /// Whether no message is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity: `None` for an unbounded channel, `Some(0)` for a
+    /// rendezvous channel.
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.cap
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Receiver<T> {
+        self.chan.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        // AcqRel: the last sender sees every other sender's drop.
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut state = self.chan.lock();
+            state.no_receivers = true;
+            // Waiting senders get their values back; nobody will ever take them.
+            for entry in state.sendq.drain(..) {
+                let _ = entry.claim(|_| ());
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.chan.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.chan.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blocking iterator over a [`Receiver`]'s messages, from [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// A non-blocking iterator over a [`Receiver`]'s messages, from
+/// [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// An owning blocking iterator over a [`Receiver`]'s messages.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+mod errors;
+pub use errors::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
