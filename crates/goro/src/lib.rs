@@ -41,6 +41,7 @@
 //! the process, and every coroutine with it, as in Go.
 
 pub mod chan;
+mod select_macro;
 pub mod runtime;
 pub mod time;
 

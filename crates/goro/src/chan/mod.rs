@@ -3,7 +3,7 @@
 //! - [`bounded(n)`](bounded) buffers up to `n` messages; `bounded(0)` is a rendezvous:
 //!   a send completes only when a receiver takes the value.
 //! - [`unbounded()`](unbounded) never blocks a sender.
-//! - [`never()`](never) never delivers anything.
+//! - [`never()`](fn@never) never delivers anything.
 //!
 //! Buffered messages are delivered in order (FIFO), and blocked senders and receivers
 //! are served in the order they arrived. A channel closes when [`Sender::close`] is
@@ -31,7 +31,14 @@
 //! producer.join().unwrap();
 //! ```
 
+mod select;
 mod waiter;
+
+#[doc(hidden)]
+pub use select::{
+    Case as __Case, Otherwise as __Otherwise, RecvCase as __RecvCase, SendCase as __SendCase,
+    select as __select,
+};
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -1,0 +1,146 @@
+//! The `select!` macro: parses the arms, then hands the cases to
+//! `goro::chan`'s select engine.
+
+/// Waits on several channel operations at once and completes exactly one, as Go's
+/// `select` statement does, with crossbeam-channel's syntax:
+///
+/// - `recv(r) -> msg => body`: `msg` is a `Result<T, RecvError>` (`Err` once `r` is
+///   closed and drained, which counts as ready, as in Go).
+/// - `send(s, value) -> res => body`: `res` is a `Result<(), SendError<T>>`.
+/// - `default => body`: taken at once if no case is ready.
+/// - `default(timeout) => body`: taken if no case becomes ready within `timeout`.
+///
+/// If several cases are ready, one is chosen uniformly at random. Otherwise the caller
+/// parks on all of them at once and the first to become ready completes; the others
+/// are left untouched (their messages stay in their channels). A select never
+/// rendezvouses with itself: sending and receiving on the same unbuffered channel in
+/// one select waits for somebody else. Channels may appear more than once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (tx, rx) = goro::chan::bounded::<u32>(1);
+/// let (_quit_tx, quit) = goro::chan::bounded::<()>(0);
+/// tx.send(5).unwrap();
+/// let got = goro::select! {
+///     recv(rx) -> msg => msg.unwrap(),
+///     recv(quit) -> _ => 0,
+///     default(Duration::from_secs(1)) => panic!("nothing arrived"),
+/// };
+/// assert_eq!(got, 5);
+///
+/// // Nothing ready: the default arm.
+/// let idle = goro::select! {
+///     recv(rx) -> _ => false,
+///     default => true,
+/// };
+/// assert!(idle);
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(() () $($tokens)*)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    // recv($r:expr) -> $p:pat => body
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr) => {
+        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*))
+    };
+    // send($s:expr, $v:expr) -> $p:pat => body
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    };
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr) => {
+        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*))
+    };
+    // default($t:expr) => body
+    (($($cases:tt)*) () default($t:expr) => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default($t:expr) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default($t:expr) => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default($t:expr) => $body:expr) => {
+        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body))
+    };
+    // default => body
+    (($($cases:tt)*) () default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    };
+    (($($cases:tt)*) () default => $body:expr) => {
+        $crate::__select_parse!(($($cases)*) ((Default) $body))
+    };
+    // All arms parsed.
+    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ($($default:tt)*)) => {
+        $crate::__select_run!(($([$case $kind ($($args)*) $p => $body])*) ($($default)*))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_run {
+    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ()) => {
+        $crate::__select_run!(($([$case $kind ($($args)*) $p => $body])*)
+            ((Wait) ::core::unreachable!("a select without default completes a case")))
+    };
+    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
+        '__select: {
+            $( let mut $case = $crate::__select_case!($kind $($args)*); )*
+            let __selected = $crate::chan::__select(
+                &mut [$( &mut $case as &mut dyn $crate::chan::__Case ),*],
+                $crate::chan::__Otherwise::$($otherwise)*,
+            );
+            #[allow(unused_mut, unused_variables, unused_assignments)]
+            let mut __index = 0usize;
+            $(
+                if __selected == ::core::option::Option::Some(__index) {
+                    let $p = $case.take();
+                    break '__select $body;
+                }
+                __index += 1;
+            )*
+            $default
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_case {
+    (recv $r:expr) => {
+        $crate::chan::__RecvCase::new(&$r)
+    };
+    (send $s:expr, $v:expr) => {
+        $crate::chan::__SendCase::new(&$s, $v)
+    };
+}

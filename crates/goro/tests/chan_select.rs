@@ -1,0 +1,234 @@
+//! select! semantics: Go's test/chan select, doubleselect and nonblock programs as the
+//! checklist, plus fairness, self-rendezvous and losing cases keeping their messages.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use goro::chan;
+
+#[test]
+fn picks_the_ready_case_default_otherwise() {
+    let (tx1, rx1) = chan::unbounded::<u8>();
+    let (_tx2, rx2) = chan::unbounded::<u8>();
+    tx1.send(1).unwrap();
+    let got = goro::select! {
+        recv(rx1) -> m => m.unwrap(),
+        recv(rx2) -> m => m.unwrap() + 100,
+        default => 0,
+    };
+    assert_eq!(got, 1);
+    let none = goro::select! {
+        recv(rx1) -> _ => false,
+        recv(rx2) -> _ => false,
+        default => true,
+    };
+    assert!(none);
+    let start = Instant::now();
+    let timed_out = goro::select! {
+        recv(rx2) -> _ => false,
+        default(Duration::from_millis(20)) => true,
+    };
+    assert!(timed_out && start.elapsed() >= Duration::from_millis(20));
+}
+
+#[test]
+fn a_blocking_select_completes_when_a_counterpart_arrives() {
+    let (tx_a, rx_a) = chan::bounded::<u32>(0);
+    let (tx_b, rx_b) = chan::bounded::<&str>(0);
+    let rx_a2 = rx_a.clone();
+    let selector = goro::go!(move || {
+        let rx_a = rx_a2;
+        goro::select! {
+            recv(rx_a) -> m => format!("a{}", m.unwrap()),
+            recv(rx_b) -> m => format!("b{}", m.unwrap()),
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20)); // it is parked by now
+    tx_b.send("x").unwrap();
+    assert_eq!(selector.join().unwrap(), "bx");
+    // The losing case left nothing behind: a later plain exchange on it works.
+    let h = goro::go!(move || rx_a.recv().unwrap());
+    tx_a.send(9).unwrap();
+    assert_eq!(h.join().unwrap(), 9);
+}
+
+#[test]
+fn send_cases_and_closed_channels() {
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let receiver = goro::go!(move || rx.recv().unwrap());
+    let sent = goro::select! {
+        send(tx, 42) -> res => res.is_ok(),
+        default(Duration::from_secs(10)) => false,
+    };
+    assert!(sent);
+    assert_eq!(receiver.join().unwrap(), 42);
+    // Closed: a recv case is ready with Err, a send case with Err holding the value.
+    let (tx, rx) = chan::bounded::<u32>(0);
+    tx.close();
+    let r = goro::select! { recv(rx) -> m => m };
+    assert!(r.is_err());
+    let s = goro::select! { send(tx, 7) -> res => res };
+    assert_eq!(s.unwrap_err().into_inner(), 7);
+    // Close wakes a parked select.
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let parked = goro::go!(move || goro::select! { recv(rx) -> m => m.is_err() });
+    std::thread::sleep(Duration::from_millis(20));
+    tx.close();
+    assert!(parked.join().unwrap());
+}
+
+#[test]
+fn two_always_ready_cases_are_chosen_fairly() {
+    let (tx1, rx1) = chan::unbounded::<()>();
+    let (tx2, rx2) = chan::unbounded::<()>();
+    let mut first = 0;
+    const N: usize = 10_000;
+    for _ in 0..N {
+        tx1.send(()).unwrap();
+        tx2.send(()).unwrap();
+        goro::select! {
+            recv(rx1) -> _ => first += 1,
+            recv(rx2) -> _ => {},
+        }
+        // Drain whatever the select left, so both stay ready next time.
+        let _ = rx1.try_recv();
+        let _ = rx2.try_recv();
+    }
+    let share = first as f64 / N as f64;
+    assert!(
+        (0.4..=0.6).contains(&share),
+        "first case chosen {share:.3} of the time"
+    );
+}
+
+#[test]
+fn a_losing_case_keeps_its_message() {
+    for _ in 0..1000 {
+        let (tx1, rx1) = chan::bounded::<u8>(1);
+        let (tx2, rx2) = chan::bounded::<u8>(1);
+        tx1.send(1).unwrap();
+        tx2.send(2).unwrap();
+        let won = goro::select! {
+            recv(rx1) -> m => m.unwrap(),
+            recv(rx2) -> m => m.unwrap(),
+        };
+        let other = if won == 1 {
+            rx2.try_recv()
+        } else {
+            rx1.try_recv()
+        };
+        assert_eq!(other.unwrap(), 3 - won, "the losing message vanished");
+    }
+}
+
+#[test]
+fn a_select_does_not_rendezvous_with_itself() {
+    let (tx, rx) = chan::bounded::<u8>(0);
+    let blocked = goro::select! {
+        send(tx, 1) -> _ => false,
+        recv(rx) -> _ => false,
+        default(Duration::from_millis(30)) => true,
+    };
+    assert!(blocked, "a select completed against itself");
+    // A real counterpart completes it: exactly one of the two cases.
+    let (tx2, rx2) = (tx.clone(), rx.clone());
+    let partner = goro::go!(move || rx2.recv().unwrap());
+    let which = goro::select! {
+        send(tx, 5) -> res => { res.unwrap(); "sent" },
+        recv(rx) -> _ => "received",
+    };
+    assert_eq!(which, "sent");
+    assert_eq!(partner.join().unwrap(), 5);
+    drop(tx2);
+}
+
+#[test]
+fn double_select_delivers_each_value_once() {
+    // Go's test/chan/doubleselect.go: senders select among four channels; receivers
+    // read them plainly; no value is lost or duplicated.
+    const N: u32 = 20_000;
+    let channels: Vec<_> = (0..4).map(|_| chan::bounded::<u32>(0)).collect();
+    let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+    let (c1, c2, c3, c4) = (
+        senders[0].clone(),
+        senders[1].clone(),
+        senders[2].clone(),
+        senders[3].clone(),
+    );
+    let sender = goro::go!(move || {
+        for i in 0..N {
+            goro::select! {
+                send(c1, i) -> r => r.unwrap(),
+                send(c2, i) -> r => r.unwrap(),
+                send(c3, i) -> r => r.unwrap(),
+                send(c4, i) -> r => r.unwrap(),
+            }
+        }
+        for c in [c1, c2, c3, c4] {
+            c.close();
+        }
+    });
+    drop(senders);
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let receivers: Vec<_> = channels
+        .into_iter()
+        .map(|(tx, rx)| {
+            drop(tx);
+            let seen = seen.clone();
+            goro::go!(move || {
+                for v in rx {
+                    assert!(seen.lock().unwrap().insert(v), "{v} received twice");
+                }
+            })
+        })
+        .collect();
+    sender.join().unwrap();
+    for r in receivers {
+        r.join().unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), N as usize);
+}
+
+#[test]
+fn nonblocking_operations_with_default() {
+    // Go's test/chan/nonblock.go, in short: with default, nothing ever blocks, and a
+    // waiting counterpart (a thread or a coroutine) is served.
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let nothing = goro::select! { recv(rx) -> _ => false, default => true };
+    assert!(nothing);
+    let nobody = goro::select! { send(tx, 1) -> _ => false, default => true };
+    assert!(nobody);
+    let rx2 = rx.clone();
+    let waiting = std::thread::spawn(move || rx2.recv().unwrap());
+    let sent = loop {
+        let done = goro::select! { send(tx, 3) -> r => r.is_ok(), default => false };
+        if done {
+            break true;
+        }
+        std::thread::yield_now();
+    };
+    assert!(sent);
+    assert_eq!(waiting.join().unwrap(), 3);
+}
+
+#[test]
+fn channels_may_repeat_and_selects_mix_threads_and_coroutines() {
+    let (tx, rx) = chan::unbounded::<u32>();
+    tx.send(1).unwrap();
+    let v = goro::select! {
+        recv(rx) -> m => m.unwrap(),
+        recv(rx) -> m => m.unwrap(),
+    };
+    assert_eq!(v, 1);
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let rx_thread = rx.clone();
+    let thread_sel =
+        std::thread::spawn(move || goro::select! { recv(rx_thread) -> m => m.unwrap() });
+    let coroutine_sel = goro::go!(move || goro::select! { recv(rx) -> m => m.unwrap() });
+    tx.send(10).unwrap();
+    tx.send(20).unwrap();
+    let mut got = [thread_sel.join().unwrap(), coroutine_sel.join().unwrap()];
+    got.sort();
+    assert_eq!(got, [10, 20]);
+}
