@@ -253,6 +253,55 @@ pub fn sleep_until(deadline: Instant) {
     }
 }
 
+/// A callback timer from [`call_at`].
+#[derive(Debug)]
+pub struct Timer(timer::TimerHandle);
+
+impl Timer {
+    /// Stops the timer if it has not fired yet. (Dropping a `Timer` does not.)
+    pub fn cancel(self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs `f` at `deadline` on a scheduler thread (a worker between coroutines, or the
+/// monitor thread), never in a coroutine. This is how goro's timer channels send their
+/// ticks without a coroutine per timer: a pending call costs one heap entry.
+///
+/// `f` must be short and must not block or panic: it runs on the scheduler's own
+/// stack, between coroutines. A panic in `f` aborts the process.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::{Duration, Instant};
+///
+/// let fired = Arc::new(AtomicBool::new(false));
+/// let f = fired.clone();
+/// goro_sched::call_at(Instant::now() + Duration::from_millis(5), move || {
+///     f.store(true, Ordering::Release)
+/// });
+/// while !fired.load(Ordering::Acquire) {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// ```
+///
+/// # Panics
+///
+/// If the runtime's configuration (environment) is invalid.
+pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
+    let rt = worker::runtime().unwrap_or_else(|e| panic!("goro: cannot start the runtime: {e}"));
+    let guarded = move || {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            eprintln!("goro: a timer callback panicked; aborting");
+            std::process::abort();
+        }
+    };
+    Timer(worker::add_callback(rt, deadline, Box::new(guarded)))
+}
+
 /// Index of the worker the caller runs on, or `None` on a plain thread.
 ///
 /// # Examples

@@ -42,8 +42,31 @@ struct Entry {
 }
 
 struct Node {
-    unparker: Unparker,
+    action: Action,
     cancelled: AtomicBool,
+}
+
+/// What a timer does when it fires.
+pub(crate) enum Action {
+    /// Wake a parked coroutine or thread (sleeps, deadlines).
+    Unpark(Unparker),
+    /// Run a short, non-blocking piece of goro's own code, such as a `try_send` on a
+    /// timer channel. Taken once, when the timer fires.
+    Call(crate::loom::Mutex<Option<Box<dyn FnOnce() + Send>>>),
+}
+
+impl Action {
+    fn fire(&self) {
+        match self {
+            Action::Unpark(unparker) => unparker.unpark(),
+            Action::Call(f) => {
+                let f = f.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(f) = f {
+                    f();
+                }
+            }
+        }
+    }
 }
 
 // A min-heap on (deadline, insertion order).
@@ -117,9 +140,9 @@ impl Timers {
         self.next.load(Ordering::Acquire)
     }
 
-    pub(crate) fn add(&'static self, at: u64, unparker: Unparker) -> TimerHandle {
+    pub(crate) fn add(&'static self, at: u64, action: Action) -> TimerHandle {
         let node = Arc::new(Node {
-            unparker,
+            action,
             cancelled: AtomicBool::new(false),
         });
         let mut heap = self.lock();
@@ -163,7 +186,7 @@ impl Timers {
         // locks, or drop the last reference to a coroutine whose unwinding sleeps.
         drop(dead);
         for node in &due {
-            node.unparker.unpark();
+            node.action.fire();
         }
         due.len()
     }

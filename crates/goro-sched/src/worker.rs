@@ -86,7 +86,7 @@ use crate::config::{Config, ConfigError};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::park::Unparker;
 use crate::task::{self, Body, Task};
-use crate::timer::{self, TimerHandle, Timers};
+use crate::timer::{self, Action, TimerHandle, Timers};
 
 /// How many times in a row `next` may run before the home queue gets a turn.
 const NEXT_STREAK: u32 = 16;
@@ -320,7 +320,27 @@ pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine
 pub(crate) fn add_timer(deadline: Instant, unparker: Unparker) -> TimerHandle {
     let rt = started_runtime().expect("only coroutines add timers");
     let index = current_worker().expect("only coroutines add timers");
-    rt.workers[index].timers.add(rt.nanos(deadline), unparker)
+    rt.workers[index]
+        .timers
+        .add(rt.nanos(deadline), Action::Unpark(unparker))
+}
+
+/// Adds a timer that runs `f` at `deadline`: on the calling worker's heap, or, from a
+/// plain thread, on worker 0's, waking it so it sleeps no longer than the new deadline.
+pub(crate) fn add_callback(
+    rt: &'static Runtime,
+    deadline: Instant,
+    f: Box<dyn FnOnce() + Send>,
+) -> TimerHandle {
+    let action = Action::Call(Mutex::new(Some(f)));
+    match current_worker() {
+        Some(index) => rt.workers[index].timers.add(rt.nanos(deadline), action),
+        None => {
+            let handle = rt.workers[0].timers.add(rt.nanos(deadline), action);
+            rt.workers[0].wake();
+            handle
+        }
+    }
 }
 
 impl Runtime {

@@ -115,7 +115,7 @@ macro_rules! __select_run {
     };
     (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
         '__select: {
-            $( let mut $case = $crate::__select_case!($kind $($args)*); )*
+            $( $crate::__select_case!($case $kind $($args)*); )*
             let __selected = $crate::chan::__select(
                 &mut [$( &mut $case as &mut dyn $crate::chan::__Case ),*],
                 $crate::chan::__Otherwise::$($otherwise)*,
@@ -137,10 +137,16 @@ macro_rules! __select_run {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_case {
-    (recv $r:expr) => {
-        $crate::chan::__RecvCase::new(&$r)
+    // `let x = &expr;` extends a temporary channel's life (`recv(time::after(d))`) to
+    // the end of the select; the case then shadows it under the same name.
+    ($case:ident recv $r:expr) => {
+        let $case = &$r;
+        #[allow(unused_mut)]
+        let mut $case = $crate::chan::__RecvCase::new($case);
     };
-    (send $s:expr, $v:expr) => {
-        $crate::chan::__SendCase::new(&$s, $v)
+    ($case:ident send $s:expr, $v:expr) => {
+        let $case = &$s;
+        #[allow(unused_mut)]
+        let mut $case = $crate::chan::__SendCase::new($case, $v);
     };
 }

@@ -53,6 +53,10 @@ struct Chan<T> {
     state: Mutex<State<T>>,
     /// `None`: unbounded. `Some(0)`: rendezvous.
     cap: Option<usize>,
+    /// Whether dropping the last sender closes the channel. Not for timer channels:
+    /// Go's `time.After` channel is never closed, so a select over it does not find it
+    /// ready (closed) forever after it fired.
+    close_on_drop: bool,
     senders: AtomicUsize,
     receivers: AtomicUsize,
 }
@@ -68,7 +72,7 @@ struct State<T> {
 }
 
 impl<T> Chan<T> {
-    fn new(cap: Option<usize>) -> Arc<Chan<T>> {
+    fn new(cap: Option<usize>, close_on_drop: bool) -> Arc<Chan<T>> {
         Arc::new(Chan {
             state: Mutex::new(State {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
@@ -78,6 +82,7 @@ impl<T> Chan<T> {
                 sendq: VecDeque::new(),
             }),
             cap,
+            close_on_drop,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
         })
@@ -268,7 +273,7 @@ fn wait(waiter: &Waiter, deadline: Deadline) -> Option<usize> {
 /// assert_eq!(rx.recv(), Ok(1));
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    let chan = Chan::new(Some(cap));
+    let chan = Chan::new(Some(cap), true);
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
@@ -284,7 +289,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.len(), 1000);
 /// ```
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    let chan = Chan::new(None);
+    let chan = Chan::new(None, true);
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
@@ -300,10 +305,14 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 /// assert!(rx.recv_timeout(Duration::from_millis(1)).is_err());
 /// ```
 pub fn never<T>() -> Receiver<T> {
-    let (tx, rx) = bounded(0);
-    // The one sender is never dropped, so the channel never closes.
-    std::mem::forget(tx);
-    rx
+    // A channel whose only sender is dropped without closing it: nothing ever arrives.
+    timer_channel().1
+}
+
+/// A one-slot channel whose sender's drop does not close it: for `goro::time`.
+pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
+    let chan = Chan::new(Some(1), false);
+    (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
 /// The sending half of a channel. Clone it for more senders; the channel closes when
@@ -560,7 +569,7 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         // AcqRel: the last sender sees every other sender's drop.
-        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 && self.chan.close_on_drop {
             self.chan.close();
         }
     }

@@ -1,0 +1,97 @@
+//! goro::time::{after, tick}: Go's time.After and time.Tick as channels in select!.
+
+use std::time::{Duration, Instant};
+
+use goro::chan::{self, RecvTimeoutError};
+
+#[test]
+fn after_fires_once_and_is_never_closed() {
+    let start = Instant::now();
+    let rx = goro::time::after(Duration::from_millis(20));
+    let at = rx.recv().unwrap();
+    assert!(at >= start + Duration::from_millis(20));
+    // Like Go's: no second value, and not closed (a select would not see it ready).
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(30)),
+        Err(RecvTimeoutError::Timeout)
+    );
+}
+
+#[test]
+fn after_as_a_select_timeout_in_coroutines_and_threads() {
+    let (_tx, rx) = chan::bounded::<u8>(0);
+    let in_coroutine = goro::go!(move || {
+        goro::select! {
+            recv(rx) -> _ => "message",
+            recv(goro::time::after(Duration::from_millis(10))) -> _ => "timeout",
+        }
+    });
+    assert_eq!(in_coroutine.join().unwrap(), "timeout");
+    let (tx, rx) = chan::bounded::<u8>(1);
+    tx.send(1).unwrap();
+    let got = goro::select! {
+        recv(rx) -> m => m.unwrap(),
+        recv(goro::time::after(Duration::from_secs(10))) -> _ => 0,
+    };
+    assert_eq!(got, 1);
+}
+
+#[test]
+fn tick_ticks_and_stops_when_its_receiver_goes() {
+    let ticks = goro::time::tick(Duration::from_millis(5));
+    let start = Instant::now();
+    for _ in 0..5 {
+        ticks.recv().unwrap();
+    }
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    // A slow receiver gets one stale tick, not a backlog.
+    std::thread::sleep(Duration::from_millis(40));
+    assert_eq!(ticks.len(), 1);
+    drop(ticks);
+    // After the next tick finds no receiver, the ticker is gone; nothing to observe
+    // but that nothing breaks meanwhile.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(goro::go!(|| 1).join().unwrap(), 1);
+}
+
+#[test]
+#[should_panic(expected = "the period must be positive")]
+fn a_zero_tick_is_refused() {
+    let _ = goro::time::tick(Duration::ZERO);
+}
+
+#[test]
+fn a_hundred_thousand_pending_timers_do_not_slow_others_down() {
+    let pending: Vec<_> = (0..100_000)
+        .map(|_| goro::time::after(Duration::from_secs(3600)))
+        .collect();
+    // A ping-pong of 10,000 round trips still runs at full speed (generous bound).
+    let (to_a, from_main) = chan::bounded::<u32>(0);
+    let (to_main, from_a) = chan::bounded::<u32>(0);
+    let echo = goro::go!(move || {
+        for v in from_main {
+            to_main.send(v + 1).unwrap();
+        }
+    });
+    let start = Instant::now();
+    let driver = goro::go!(move || {
+        let mut v = 0;
+        for _ in 0..10_000 {
+            to_a.send(v).unwrap();
+            v = from_a.recv().unwrap();
+        }
+        v
+    });
+    assert_eq!(driver.join().unwrap(), 10_000);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    echo.join().unwrap();
+    assert!(
+        goro::stats().coroutines < 1000,
+        "timers must not cost coroutines"
+    );
+    drop(pending);
+}
