@@ -41,8 +41,8 @@
 //! the process, and every coroutine with it, as in Go.
 
 pub mod chan;
-mod select_macro;
 pub mod runtime;
+mod select_macro;
 pub mod time;
 
 use std::fmt;
