@@ -43,6 +43,7 @@
 pub mod chan;
 pub mod runtime;
 mod select_macro;
+pub mod sync;
 pub mod time;
 
 use std::fmt;
