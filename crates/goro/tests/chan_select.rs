@@ -232,3 +232,40 @@ fn channels_may_repeat_and_selects_mix_threads_and_coroutines() {
     got.sort();
     assert_eq!(got, [10, 20]);
 }
+
+#[test]
+fn the_dynamic_select_waits_on_a_runtime_sized_set() {
+    use goro::chan::{Select, Selected};
+    let channels: Vec<_> = (0..50).map(|_| chan::bounded::<usize>(0)).collect();
+    // Nothing ready: try and timeout variants give up.
+    let mut sel = Select::new();
+    channels.iter().for_each(|(_, rx)| {
+        sel.recv(rx);
+    });
+    assert!(sel.try_select().is_none());
+    let mut sel = Select::new();
+    channels.iter().for_each(|(_, rx)| {
+        sel.recv(rx);
+    });
+    assert!(sel.select_timeout(Duration::from_millis(10)).is_none());
+    // A sender on channel 33 arrives while the select is parked.
+    let tx33 = channels[33].0.clone();
+    let sender = goro::go!(move || {
+        goro::sleep(Duration::from_millis(20));
+        tx33.send(330).unwrap();
+    });
+    let mut sel = Select::new();
+    for (_, rx) in &channels {
+        sel.recv(rx);
+    }
+    assert_eq!(sel.select(), (33, Selected::Recv(Ok(330))));
+    sender.join().unwrap();
+    // Send cases, mixed with receive cases.
+    let (tx, rx) = chan::bounded::<usize>(1);
+    let (_idle_tx, idle_rx) = chan::bounded::<usize>(0);
+    let mut sel = Select::new();
+    sel.recv(&idle_rx);
+    let send_index = sel.send(&tx, 5);
+    assert_eq!(sel.select(), (send_index, Selected::Send(Ok(()))));
+    assert_eq!(rx.recv(), Ok(5));
+}

@@ -34,6 +34,8 @@
 mod select;
 mod waiter;
 
+pub use select::{Select, Selected};
+
 #[doc(hidden)]
 pub use select::{
     Case as __Case, Otherwise as __Otherwise, RecvCase as __RecvCase, SendCase as __SendCase,

@@ -287,3 +287,119 @@ fn random_below(n: usize) -> usize {
         ((x >> 11) % n as u64) as usize
     })
 }
+
+/// What the completed operation of a [`Select`] produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Selected<T> {
+    /// A receive case: the message, or `Err` if its channel is closed and drained.
+    Recv(Result<T, RecvError>),
+    /// A send case: `Ok`, or `Err` with the value if its channel is closed.
+    Send(Result<(), SendError<T>>),
+}
+
+enum DynCase<'a, T> {
+    Recv(RecvCase<'a, T>),
+    Send(SendCase<'a, T>),
+}
+
+impl<T> DynCase<'_, T> {
+    fn as_case(&mut self) -> &mut dyn Case {
+        match self {
+            DynCase::Recv(case) => case,
+            DynCase::Send(case) => case,
+        }
+    }
+}
+
+/// A select over a set of channels known only at run time, all carrying `T`; the
+/// dynamic counterpart of [`select!`](crate::select). Add cases, then run it once.
+///
+/// # Examples
+///
+/// ```
+/// use goro::chan::{self, Select, Selected};
+///
+/// let channels: Vec<_> = (0..10).map(|_| chan::bounded::<usize>(1)).collect();
+/// channels[7].0.send(70).unwrap();
+///
+/// let mut select = Select::new();
+/// for (_, rx) in &channels {
+///     select.recv(rx);
+/// }
+/// let (index, selected) = select.select();
+/// assert_eq!((index, selected), (7, Selected::Recv(Ok(70))));
+/// ```
+pub struct Select<'a, T> {
+    cases: Vec<DynCase<'a, T>>,
+}
+
+impl<T> std::fmt::Debug for Select<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Select")
+            .field("cases", &self.cases.len())
+            .finish()
+    }
+}
+
+impl<T> Default for Select<'_, T> {
+    fn default() -> Self {
+        Select { cases: Vec::new() }
+    }
+}
+
+impl<'a, T> Select<'a, T> {
+    /// An empty select.
+    pub fn new() -> Select<'a, T> {
+        Select::default()
+    }
+
+    /// Adds a case receiving from `rx`; returns its index.
+    pub fn recv(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.cases.push(DynCase::Recv(RecvCase::new(rx)));
+        self.cases.len() - 1
+    }
+
+    /// Adds a case sending `value` on `tx`; returns its index. If another case wins,
+    /// the value is dropped with the select.
+    pub fn send(&mut self, tx: &'a Sender<T>, value: T) -> usize {
+        self.cases.push(DynCase::Send(SendCase::new(tx, value)));
+        self.cases.len() - 1
+    }
+
+    /// Waits until one case completes; returns its index and outcome.
+    ///
+    /// # Panics
+    ///
+    /// If there are no cases: it would wait forever.
+    pub fn select(self) -> (usize, Selected<T>) {
+        assert!(
+            !self.cases.is_empty(),
+            "a Select with no cases would wait forever"
+        );
+        self.run(Otherwise::Wait)
+            .expect("a select without a default completes a case")
+    }
+
+    /// Completes a case that is ready now, if any.
+    pub fn try_select(self) -> Option<(usize, Selected<T>)> {
+        self.run(Otherwise::Default)
+    }
+
+    /// Waits at most `timeout` for a case to complete.
+    pub fn select_timeout(self, timeout: Duration) -> Option<(usize, Selected<T>)> {
+        self.run(Otherwise::Timeout(timeout))
+    }
+
+    fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
+        let index = {
+            let mut cases: Vec<&mut dyn Case> =
+                self.cases.iter_mut().map(DynCase::as_case).collect();
+            select(&mut cases, otherwise)?
+        };
+        let outcome = match &mut self.cases[index] {
+            DynCase::Recv(case) => Selected::Recv(case.take()),
+            DynCase::Send(case) => Selected::Send(case.take()),
+        };
+        Some((index, outcome))
+    }
+}
