@@ -114,22 +114,23 @@ macro_rules! __select_run {
             ((Wait) ::core::unreachable!("a select without default completes a case")))
     };
     (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
-        '__select: {
+        {
             $( $crate::__select_case!($case $kind $($args)*); )*
-            let __selected = $crate::chan::__select(
+            $crate::chan::__select(
                 &mut [$( &mut $case as &mut dyn $crate::chan::__Case ),*],
                 $crate::chan::__Otherwise::$($otherwise)*,
             );
-            #[allow(unused_mut, unused_variables, unused_assignments)]
-            let mut __index = 0usize;
+            // Only the completed case holds a result. The arms run here, in the
+            // caller's own block (no labelled block or closure around them), so
+            // `break`, `continue`, `return` and `?` in an arm mean what they would
+            // outside the select.
             $(
-                if __selected == ::core::option::Option::Some(__index) {
+                if $case.is_selected() {
                     let $p = $case.take();
-                    break '__select $body;
-                }
-                __index += 1;
+                    $body
+                } else
             )*
-            $default
+            { $default }
         }
     };
 }

@@ -269,3 +269,36 @@ fn the_dynamic_select_waits_on_a_runtime_sized_set() {
     assert_eq!(sel.select(), (send_index, Selected::Send(Ok(()))));
     assert_eq!(rx.recv(), Ok(5));
 }
+
+#[test]
+fn arms_may_break_continue_and_return() {
+    // As with crossbeam's select! and Go's select, an arm can leave the loop around it.
+    let (tx, rx) = chan::unbounded::<u32>();
+    (0..10).for_each(|i| tx.send(i).unwrap());
+    tx.close();
+    let mut odd_sum = 0;
+    loop {
+        goro::select! {
+            recv(rx) -> msg => {
+                let Ok(v) = msg else { break };
+                if v % 2 == 0 {
+                    continue;
+                }
+                odd_sum += v;
+            }
+        }
+    }
+    assert_eq!(odd_sum, 25);
+    // The `return` is what is being tested.
+    #[allow(clippy::needless_return)]
+    fn first_message(rx: &chan::Receiver<u32>) -> Option<u32> {
+        goro::select! {
+            recv(rx) -> msg => return msg.ok(),
+            default(Duration::from_millis(5)) => None,
+        }
+    }
+    let (tx, rx) = chan::bounded(1);
+    tx.send(8).unwrap();
+    assert_eq!(first_message(&rx), Some(8));
+    assert_eq!(first_message(&rx), None);
+}

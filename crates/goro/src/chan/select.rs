@@ -70,6 +70,11 @@ impl<'a, T> RecvCase<'a, T> {
         }
     }
 
+    /// Whether this case completed (it holds a result).
+    pub fn is_selected(&self) -> bool {
+        self.result.is_some()
+    }
+
     /// The result, once this case was selected.
     pub fn take(&mut self) -> Result<T, RecvError> {
         self.result.take().expect("the selected case has a result")
@@ -84,6 +89,11 @@ impl<'a, T> SendCase<'a, T> {
             slot: None,
             result: None,
         }
+    }
+
+    /// Whether this case completed (it holds a result).
+    pub fn is_selected(&self) -> bool {
+        self.result.is_some()
     }
 
     /// The result, once this case was selected.
