@@ -41,10 +41,14 @@
 //! the process, and every coroutine with it, as in Go.
 
 pub mod chan;
+mod loom;
 pub mod runtime;
 mod select_macro;
 pub mod sync;
 pub mod time;
+
+#[cfg(all(test, loom))]
+mod tests;
 
 use std::fmt;
 use std::io;

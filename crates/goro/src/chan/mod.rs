@@ -32,7 +32,7 @@
 //! ```
 
 mod select;
-mod waiter;
+pub(crate) mod waiter;
 
 pub use select::{Select, Selected};
 

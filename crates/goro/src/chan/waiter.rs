@@ -19,8 +19,9 @@
 //! times out claims itself (`WAITING` to `ABORTED`); if that CAS fails, someone claimed
 //! it first and the operation completed after all.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
 
 use goro_sched::Unparker;
 

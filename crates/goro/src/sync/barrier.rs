@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::loom::Mutex as StdMutex;
 use super::waitq::{self, WaitList};
+use crate::loom::unmodelled::Mutex as StdMutex;
 
 /// Token: the generation is complete.
 const RELEASED: usize = 1;

@@ -7,9 +7,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::loom::Mutex as StdMutex;
 use super::mutex::MutexGuard;
 use super::waitq::{self, WaitList};
+use crate::loom::unmodelled::Mutex as StdMutex;
 
 /// Token: notified.
 const NOTIFIED: usize = 1;

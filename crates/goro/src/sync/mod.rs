@@ -42,7 +42,6 @@
 
 mod barrier;
 mod condvar;
-mod loom;
 mod mutex;
 mod once;
 mod rwlock;

@@ -23,8 +23,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use super::loom::{AtomicU8, Mutex as StdMutex, Ordering};
 use super::waitq::{self, WaitList, Waiter};
+use crate::loom::unmodelled::{AtomicU8, Mutex as StdMutex, Ordering};
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;

@@ -9,8 +9,8 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
 
-use super::loom::{AtomicU8, Mutex as StdMutex, Ordering};
 use super::waitq::{self, WaitList};
+use crate::loom::unmodelled::{AtomicU8, Mutex as StdMutex, Ordering};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;

@@ -14,8 +14,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use super::loom::Mutex as StdMutex;
 use super::waitq::{self, WaitList, Waiter};
+use crate::loom::unmodelled::Mutex as StdMutex;
 
 /// Waiter tags.
 const READ: usize = 1;

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use super::loom::Mutex as StdMutex;
 use super::waitq::{self, WaitList};
+use crate::loom::unmodelled::Mutex as StdMutex;
 
 /// Token: a permit was handed over.
 const GRANTED: usize = 1;

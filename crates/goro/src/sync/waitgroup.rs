@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::loom::Mutex as StdMutex;
 use super::waitq::{self, WaitList};
+use crate::loom::unmodelled::Mutex as StdMutex;
 
 /// Token: the counter reached zero.
 const ZERO: usize = 1;

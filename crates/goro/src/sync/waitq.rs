@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::unmodelled::{AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// Takes an internal lock. Poisoning is ignored: no critical section in `goro::sync`
 /// leaves its state half-updated when it panics (they only push, pop and count).
