@@ -1,11 +1,19 @@
-// Go baselines for goro's scheduler comparisons (benches/spawn.rs, yield.rs,
-// rss_parked.rs). Same shapes as the Rust contestants:
+// Go baselines for goro's comparisons (benches/spawn.rs, yield.rs, rss_parked.rs,
+// chan.rs, mutex.rs). Same shapes as the Rust contestants:
 //
 //	serve spawn   answer "<iters> <batch>" lines on stdin with the nanoseconds taken by
 //	              iters batches of `batch` goroutines (go func(){ wg.Done() }()), spawned
 //	              from inside a goroutine and all waited for. Run with GOMAXPROCS=2.
 //	serve yield   answer "<iters> <batch>" with the nanoseconds of iters runtime.Gosched()
 //	              calls in one goroutine. Run with GOMAXPROCS=1.
+//	serve pingpong  "<iters> _": iters round trips over two unbuffered channels between
+//	              two goroutines; nanoseconds.
+//	serve ring    "<iters> _": a ring of 503 goroutines linked by unbuffered channels
+//	              (built once, at start) passes a token iters hops; nanoseconds.
+//	serve mpmc    "<iters> <batch>": 4 producers each send iters*batch ints on one
+//	              make(chan int, 128), 4 consumers drain it; nanoseconds.
+//	serve mutex   "<iters> <batch>": 100 goroutines each do iters*batch
+//	              Lock/increment/Unlock on one sync.Mutex; nanoseconds.
 //	spawn N       one-shot: N goroutines spawned + waited for, once cold and 5 more times;
 //	              prints ns/goroutine.
 //	yield N       one-shot: N Gosched calls; prints ns/call.
@@ -58,6 +66,138 @@ func yields(iters int) time.Duration {
 	return <-done
 }
 
+func pingpong(iters int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		ping, pong := make(chan int), make(chan int)
+		go func() {
+			for v := range ping {
+				pong <- v
+			}
+		}()
+		start := time.Now()
+		for i := 0; i < iters; i++ {
+			ping <- i
+			<-pong
+		}
+		d := time.Since(start)
+		close(ping)
+		done <- d
+	}()
+	return <-done
+}
+
+// RingSize is the thread-ring size of the benchmarks game.
+const RingSize = 503
+
+type ring struct {
+	head chan int
+	done chan struct{}
+}
+
+func newRing() ring {
+	r := ring{head: make(chan int), done: make(chan struct{})}
+	in := r.head
+	for i := 0; i < RingSize; i++ {
+		out := r.head
+		if i < RingSize-1 {
+			out = make(chan int)
+		}
+		go func(in, out chan int) {
+			for t := range in {
+				if t == 0 {
+					r.done <- struct{}{}
+				} else {
+					out <- t - 1
+				}
+			}
+		}(in, out)
+		in = out
+	}
+	return r
+}
+
+func (r ring) hops(iters int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		start := time.Now()
+		r.head <- iters
+		<-r.done
+		done <- time.Since(start)
+	}()
+	return <-done
+}
+
+func mpmc(perProducer int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		start := time.Now()
+		ch := make(chan int, 128)
+		var producers, consumers sync.WaitGroup
+		var total int64
+		var mu sync.Mutex
+		for p := 0; p < 4; p++ {
+			producers.Add(1)
+			go func() {
+				for i := 0; i < perProducer; i++ {
+					ch <- i
+				}
+				producers.Done()
+			}()
+		}
+		for c := 0; c < 4; c++ {
+			consumers.Add(1)
+			go func() {
+				n := int64(0)
+				for range ch {
+					n++
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+				consumers.Done()
+			}()
+		}
+		producers.Wait()
+		close(ch)
+		consumers.Wait()
+		d := time.Since(start)
+		if total != int64(4*perProducer) {
+			panic("mpmc: lost or duplicated messages")
+		}
+		done <- d
+	}()
+	return <-done
+}
+
+func mutex(perGoroutine int) time.Duration {
+	done := make(chan time.Duration)
+	go func() {
+		var mu sync.Mutex
+		counter := 0
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := 0; g < 100; g++ {
+			wg.Add(1)
+			go func() {
+				for i := 0; i < perGoroutine; i++ {
+					mu.Lock()
+					counter++
+					mu.Unlock()
+				}
+				wg.Done()
+			}()
+		}
+		wg.Wait()
+		d := time.Since(start)
+		if counter != 100*perGoroutine {
+			panic("mutex: wrong count")
+		}
+		done <- d
+	}()
+	return <-done
+}
+
 func rssBytes() uint64 {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
@@ -95,6 +235,10 @@ func rss(n int) {
 }
 
 func serve(what string) {
+	var r ring
+	if what == "ring" {
+		r = newRing()
+	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
@@ -109,8 +253,16 @@ func serve(what string) {
 			d = spawnBatches(iters, batch)
 		case "yield":
 			d = yields(iters)
+		case "pingpong":
+			d = pingpong(iters)
+		case "ring":
+			d = r.hops(iters)
+		case "mpmc":
+			d = mpmc(iters * batch)
+		case "mutex":
+			d = mutex(iters * batch)
 		default:
-			panic("serve spawn|yield")
+			panic("serve spawn|yield|pingpong|ring|mpmc|mutex")
 		}
 		fmt.Println(d.Nanoseconds())
 	}
@@ -135,7 +287,7 @@ func oneShot(what string, n int) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield | spawn N | yield N | rss N")
+		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex | spawn N | yield N | rss N")
 		os.Exit(2)
 	}
 	if os.Args[1] == "serve" {

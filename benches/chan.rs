@@ -1,0 +1,873 @@
+//! Comparison: goro's channels side by side with may, tokio, crossbeam-channel and
+//! std::sync::mpsc across OS threads, and Go. Three shapes:
+//!
+//! - `pingpong`: one round trip (send + reply) over two unbuffered channels between two
+//!   tasks, on 1 and 2 workers. Targets: goro at most 100 ns (1 worker) / 150 ns (2).
+//! - `ring`: a ring of 503 tasks, each linked to the next by an unbuffered channel,
+//!   passes a token; time per hop, on 1 and 2 workers. Targets: at most 60 / 80 ns.
+//!   The ring is built once per child process (setup, not measured); each request
+//!   injects a token that travels `iters` hops.
+//! - `mpmc`: 4 producers and 4 consumers on one channel of capacity 128, 2 workers;
+//!   time per message (each request spawns the 8 tasks, then `iters` × 10,000 messages
+//!   per producer go through).
+//!
+//! Contestants (each in a child process of its own, see common/mod.rs; goro's default
+//! mode and `allow_migration` cannot share a process):
+//!
+//! - `goro_default`, `goro_migration`: `goro::chan::bounded(0)` (mpmc: `bounded(128)`)
+//!   on `workers(n)`, without and with `unsafe { allow_migration() }`.
+//! - `may`: `may::sync::mpsc::channel` (pingpong, ring) and `may::sync::mpmc::channel`
+//!   (mpmc), `set_workers(n)`. may has no bounded or rendezvous channel: these are
+//!   unbounded. In pingpong and the ring that changes nothing (a task never has more
+//!   than one message outstanding); in mpmc the producers may run ahead.
+//! - `tokio`: `tokio::sync::mpsc::channel(1)` (capacity 1: tokio has no rendezvous
+//!   channel), tasks on a multi-thread runtime with n workers. mpmc: tokio has no MPMC
+//!   channel, so 4 producers and *one* consumer on `channel(128)`.
+//! - `crossbeam_threads`: `crossbeam_channel::bounded(0)` (mpmc: `bounded(128)`) between
+//!   OS threads (the ring: 503 threads). The "1 worker" column pins the whole process
+//!   to one CPU (`sched_setaffinity`), the nearest thing to one worker thread.
+//! - `std_threads`: `std::sync::mpsc::sync_channel(0)` the same way; mpmc: `std` has a
+//!   single consumer, so 4 producers and one consumer on `sync_channel(128)`.
+//! - `go`: unbuffered channels (mpmc: `make(chan int, 128)`) with GOMAXPROCS=n
+//!   (benches/go/main.go), if a Go toolchain is found; otherwise skipped with a message.
+//!
+//! After criterion, the bench prints one table of medians per shape with goro's ratio
+//! to each peer (below 1: goro is faster).
+//!
+//! Run with `cargo bench -p goro-benches --bench chan` (about 4 minutes); one shape:
+//! `cargo bench -p goro-benches --bench chan -- ring`.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Samples, Server, fmt_ns, ratio};
+use criterion::{Criterion, SamplingMode, Throughput};
+
+/// Tasks in the ring (the benchmarks game's thread-ring size).
+const RING: usize = 503;
+/// Producers and consumers in mpmc.
+const PRODUCERS: u64 = 4;
+const CONSUMERS: u64 = 4;
+/// mpmc channel capacity.
+const MPMC_CAP: usize = 128;
+/// Messages per producer per criterion iteration in mpmc.
+const MPMC_BATCH: u64 = 10_000;
+const SAMPLE_SIZE: usize = 20;
+
+struct Contestant {
+    name: &'static str,
+    /// The child role's peer part.
+    peer: &'static str,
+}
+
+const PEERS: [Contestant; 7] = [
+    Contestant {
+        name: "goro_default",
+        peer: "goro_default",
+    },
+    Contestant {
+        name: "goro_migration",
+        peer: "goro_migration",
+    },
+    Contestant {
+        name: "may",
+        peer: "may",
+    },
+    Contestant {
+        name: "tokio",
+        peer: "tokio",
+    },
+    Contestant {
+        name: "crossbeam_threads",
+        peer: "crossbeam",
+    },
+    Contestant {
+        name: "std_threads",
+        peer: "std",
+    },
+    Contestant {
+        name: "go",
+        peer: "go",
+    },
+];
+
+/// The mpmc rows' names say who consumes.
+fn mpmc_name(c: &Contestant) -> &'static str {
+    match c.peer {
+        "tokio" => "tokio (4x1)",
+        "std" => "std_threads (4x1)",
+        "may" => "may (unbounded)",
+        _ => c.name,
+    }
+}
+
+fn start(test: &str, peer: &str, workers: usize) -> Option<Server> {
+    if peer == "go" {
+        let cmd = common::go_command(workers, &["serve", test])?;
+        Some(Server::start(&format!("go {test}"), cmd))
+    } else {
+        Some(Server::rust(&format!("chan:{test}:{peer}:{workers}")))
+    }
+}
+
+fn main() {
+    if let Some(role) = common::child_role() {
+        child(role.strip_prefix("chan:").expect("a chan child role"));
+        return;
+    }
+    println!("load average at start: {}", common::loadavg());
+    let mut criterion = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+
+    // [test][peer][workers - 1]
+    let latency_tests = ["pingpong", "ring"];
+    let mut latency: Vec<Vec<[Samples; 2]>> = Vec::new();
+    for test in latency_tests {
+        let mut per_peer = Vec::new();
+        let mut group = criterion.benchmark_group(test);
+        for c in &PEERS {
+            let samples: [Samples; 2] = Default::default();
+            for workers in 1..=2 {
+                // Setup, not measured: the child process, its runtime (and the ring)
+                // start on first use, and only if the benchmark is not filtered out.
+                let mut server: Option<Option<Server>> = None;
+                let s = &samples[workers - 1];
+                group.bench_function(format!("{}/{workers}w", c.name), |b| {
+                    let Some(server) = server.get_or_insert_with(|| start(test, c.peer, workers))
+                    else {
+                        b.iter(|| ()); // Go not installed: nothing to measure
+                        return;
+                    };
+                    b.iter_custom(|iters| s.record(iters, server.run(iters, 0)));
+                });
+            }
+            per_peer.push(samples);
+        }
+        group.finish();
+        latency.push(per_peer);
+    }
+
+    let mpmc: Vec<Samples> = PEERS.iter().map(|_| Samples::default()).collect();
+    {
+        let mut group = criterion.benchmark_group("mpmc");
+        group.sampling_mode(SamplingMode::Flat);
+        group.throughput(Throughput::Elements(PRODUCERS * MPMC_BATCH));
+        for (c, s) in PEERS.iter().zip(&mpmc) {
+            let mut server: Option<Option<Server>> = None;
+            group.bench_function(format!("{}/2w", c.name), |b| {
+                let Some(server) = server.get_or_insert_with(|| start("mpmc", c.peer, 2)) else {
+                    b.iter(|| ());
+                    return;
+                };
+                b.iter_custom(|iters| s.record(iters, server.run(iters, MPMC_BATCH)));
+            });
+        }
+        group.finish();
+    }
+    criterion.final_summary();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+
+    println!(
+        "\nmedian of {SAMPLE_SIZE} samples; load average now {}",
+        common::loadavg()
+    );
+    let what = [
+        "pingpong: one round trip over two unbuffered channels",
+        "ring of 503: one hop",
+    ];
+    for ((test, what), per_peer) in latency_tests.iter().zip(what).zip(&latency) {
+        let m: Vec<[Option<f64>; 2]> = per_peer
+            .iter()
+            .map(|s| {
+                [
+                    s[0].median_ns(SAMPLE_SIZE, 1),
+                    s[1].median_ns(SAMPLE_SIZE, 1),
+                ]
+            })
+            .collect();
+        println!("\n{test} — {what}\n");
+        println!(
+            "| {:<18} | {:>9} | {:>9} | {:>15} | {:>15} | {:>17} |",
+            "contestant",
+            "1 worker",
+            "2 workers",
+            "default/peer 1w",
+            "default/peer 2w",
+            "migration/peer 2w"
+        );
+        println!(
+            "|{:-<20}|{:->11}|{:->11}|{:->17}|{:->17}|{:->19}|",
+            "", "", "", "", "", ""
+        );
+        for (c, mm) in PEERS.iter().zip(&m) {
+            println!(
+                "| {:<18} | {:>9} | {:>9} | {:>15} | {:>15} | {:>17} |",
+                c.name,
+                mm[0].map_or("-".into(), fmt_ns),
+                mm[1].map_or("-".into(), fmt_ns),
+                ratio(m[0][0], mm[0]),
+                ratio(m[0][1], mm[1]),
+                ratio(m[1][1], mm[1]),
+            );
+        }
+    }
+
+    let m: Vec<Option<f64>> = mpmc
+        .iter()
+        .map(|s| s.median_ns(SAMPLE_SIZE, PRODUCERS * MPMC_BATCH))
+        .collect();
+    println!(
+        "\nmpmc — 4 producers x 4 consumers (4x1 where noted), capacity 128, 2 workers: per message\n"
+    );
+    println!(
+        "| {:<18} | {:>9} | {:>12} | {:>14} |",
+        "contestant", "median", "default/peer", "migration/peer"
+    );
+    println!("|{:-<20}|{:->11}|{:->14}|{:->16}|", "", "", "", "");
+    for (c, mm) in PEERS.iter().zip(&m) {
+        println!(
+            "| {:<18} | {:>9} | {:>12} | {:>14} |",
+            mpmc_name(c),
+            mm.map_or("-".into(), fmt_ns),
+            ratio(m[0], *mm),
+            ratio(m[1], *mm),
+        );
+    }
+}
+
+// ---- children: each runs one contestant, answering "<iters> <batch>" requests ----
+
+fn child(role: &str) {
+    let mut parts = role.split(':');
+    let (Some(test), Some(peer), Some(workers)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("bad chan child role {role}");
+    };
+    let workers: usize = workers.parse().expect("a worker count");
+    match peer {
+        "goro_default" | "goro_migration" => {
+            let builder = goro::runtime::Builder::new();
+            let builder = if peer == "goro_migration" {
+                // SAFETY: the coroutines of this process hold no thread-local reference
+                // and no `!Send` value across a blocking call (they only pass integers).
+                unsafe { builder.allow_migration() }
+            } else {
+                builder
+            };
+            builder.workers(workers).init().expect("configuring goro");
+            match test {
+                "pingpong" => common::serve(goro_pingpong),
+                "ring" => {
+                    let ring = goro_ring();
+                    common::serve(|iters, _| ring.hops(iters));
+                }
+                "mpmc" => common::serve(goro_mpmc),
+                other => panic!("unknown chan test {other}"),
+            }
+        }
+        "may" => {
+            may::config().set_workers(workers);
+            match test {
+                "pingpong" => common::serve(may_pingpong),
+                "ring" => {
+                    let mut ring = Some(may_ring());
+                    common::serve(|iters, _| {
+                        let r = ring.take().expect("the ring");
+                        let (elapsed, r) = may::go!(move || {
+                            let start = Instant::now();
+                            r.head.send(iters).expect("the ring's head");
+                            r.done.recv().expect("the ring's done");
+                            (start.elapsed(), r)
+                        })
+                        .join()
+                        .expect("the injecting coroutine");
+                        ring = Some(r);
+                        elapsed
+                    });
+                }
+                "mpmc" => common::serve(may_mpmc),
+                other => panic!("unknown chan test {other}"),
+            }
+        }
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .build()
+                .expect("a tokio runtime");
+            match test {
+                "pingpong" => common::serve(|iters, _| rt.block_on(tokio_pingpong(iters))),
+                "ring" => {
+                    let mut ring = Some(rt.block_on(async { tokio_ring() }));
+                    common::serve(|iters, _| {
+                        let r = ring.take().expect("the ring");
+                        let (elapsed, r) = rt.block_on(tokio_hops(r, iters));
+                        ring = Some(r);
+                        elapsed
+                    });
+                }
+                "mpmc" => common::serve(|iters, batch| rt.block_on(tokio_mpmc(iters * batch))),
+                other => panic!("unknown chan test {other}"),
+            }
+        }
+        "crossbeam" | "std" => {
+            if workers == 1 {
+                pin_to_one_cpu();
+            }
+            match (peer, test) {
+                ("crossbeam", "pingpong") => common::serve(crossbeam_pingpong),
+                ("std", "pingpong") => common::serve(std_pingpong),
+                ("crossbeam", "ring") => {
+                    let ring = crossbeam_ring();
+                    common::serve(|iters, _| ring.hops(iters));
+                }
+                ("std", "ring") => {
+                    let ring = std_ring();
+                    common::serve(|iters, _| ring.hops(iters));
+                }
+                ("crossbeam", "mpmc") => common::serve(crossbeam_mpmc),
+                ("std", "mpmc") => common::serve(std_mpmc),
+                _ => panic!("unknown chan test {test}"),
+            }
+        }
+        other => panic!("unknown chan contestant {other}"),
+    }
+}
+
+/// Restricts this process (and the threads it will start) to CPU 0.
+fn pin_to_one_cpu() {
+    // SAFETY: `cpu_set_t` is plain data, valid when zeroed; CPU_ZERO/CPU_SET only write
+    // into it, and sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Checks that mpmc delivered every message exactly once (by count and sum).
+fn check_mpmc(count: u64, sum: u64, per_producer: u64) {
+    assert_eq!(count, PRODUCERS * per_producer, "mpmc: message count");
+    let expected = PRODUCERS * (per_producer * per_producer.saturating_sub(1) / 2);
+    assert_eq!(sum, expected, "mpmc: message sum");
+}
+
+// ---- goro ----
+
+fn goro_pingpong(iters: u64, _: u64) -> Duration {
+    use goro::chan;
+    // Setup, not measured: the channels and spawning the two coroutines.
+    goro::go!(move || {
+        let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
+        let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+        let ponger = goro::go!(move || {
+            for v in ping_rx.iter() {
+                pong_tx.send(v).expect("pong");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).expect("ping");
+            black_box(pong_rx.recv().expect("the reply"));
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        ponger.join().expect("the ponger");
+        elapsed
+    })
+    .join()
+    .expect("the pinger")
+}
+
+struct GoroRing {
+    head: goro::chan::Sender<u64>,
+    done: goro::chan::Receiver<()>,
+}
+
+/// Node `i` receives a count from its channel; 0 ends the lap, else it passes count - 1
+/// to node i + 1 (node 502 to node 0).
+fn goro_ring() -> GoroRing {
+    use goro::chan;
+    let (done_tx, done) = chan::bounded(0);
+    let (head, first_rx) = chan::bounded::<u64>(0);
+    let mut rx = Some(first_rx);
+    for i in 0..RING {
+        let my_rx = rx.take().expect("a node's receiver");
+        let next_tx = if i + 1 < RING {
+            let (tx, next_rx) = chan::bounded(0);
+            rx = Some(next_rx);
+            tx
+        } else {
+            head.clone()
+        };
+        let done_tx = done_tx.clone();
+        goro::go!(move || {
+            for t in my_rx.iter() {
+                if t == 0 {
+                    done_tx.send(()).expect("done");
+                } else {
+                    next_tx.send(t - 1).expect("the next node");
+                }
+            }
+        });
+    }
+    GoroRing { head, done }
+}
+
+impl GoroRing {
+    fn hops(&self, iters: u64) -> Duration {
+        let (head, done) = (self.head.clone(), self.done.clone());
+        // Setup, not measured: spawning and joining the injecting coroutine.
+        goro::go!(move || {
+            let start = Instant::now();
+            head.send(iters).expect("the ring's head");
+            done.recv().expect("the ring's done");
+            start.elapsed()
+        })
+        .join()
+        .expect("the injecting coroutine")
+    }
+}
+
+fn goro_mpmc(iters: u64, batch: u64) -> Duration {
+    let n = iters * batch;
+    goro::go!(move || {
+        let start = Instant::now();
+        let (tx, rx) = goro::chan::bounded::<u64>(MPMC_CAP);
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|_| {
+                let tx = tx.clone();
+                goro::go!(move || {
+                    for i in 0..n {
+                        tx.send(i).expect("mpmc send");
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let rx = rx.clone();
+                goro::go!(move || rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v)))
+            })
+            .collect();
+        drop(rx);
+        for p in producers {
+            p.join().expect("a producer");
+        }
+        let (mut count, mut sum) = (0, 0);
+        for c in consumers {
+            let (c, s) = c.join().expect("a consumer");
+            count += c;
+            sum += s;
+        }
+        let elapsed = start.elapsed();
+        check_mpmc(count, sum, n);
+        elapsed
+    })
+    .join()
+    .expect("the mpmc root")
+}
+
+// ---- may ----
+
+fn may_pingpong(iters: u64, _: u64) -> Duration {
+    use may::sync::mpsc;
+    may::go!(move || {
+        let (ping_tx, ping_rx) = mpsc::channel::<u64>();
+        let (pong_tx, pong_rx) = mpsc::channel::<u64>();
+        let ponger = may::go!(move || {
+            for v in ping_rx.iter() {
+                pong_tx.send(v).expect("pong");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).expect("ping");
+            black_box(pong_rx.recv().expect("the reply"));
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        ponger.join().expect("the ponger");
+        elapsed
+    })
+    .join()
+    .expect("the pinger")
+}
+
+struct MayRing {
+    head: may::sync::mpsc::Sender<u64>,
+    done: may::sync::mpsc::Receiver<()>,
+}
+
+fn may_ring() -> MayRing {
+    use may::sync::mpsc;
+    let (done_tx, done) = mpsc::channel();
+    let (head, first_rx) = mpsc::channel::<u64>();
+    let mut rx = Some(first_rx);
+    for i in 0..RING {
+        let my_rx = rx.take().expect("a node's receiver");
+        let next_tx = if i + 1 < RING {
+            let (tx, next_rx) = mpsc::channel();
+            rx = Some(next_rx);
+            tx
+        } else {
+            head.clone()
+        };
+        let done_tx = done_tx.clone();
+        may::go!(move || {
+            for t in my_rx.iter() {
+                if t == 0 {
+                    done_tx.send(()).expect("done");
+                } else {
+                    next_tx.send(t - 1).expect("the next node");
+                }
+            }
+        });
+    }
+    MayRing { head, done }
+}
+
+fn may_mpmc(iters: u64, batch: u64) -> Duration {
+    let n = iters * batch;
+    may::go!(move || {
+        let start = Instant::now();
+        let (tx, rx) = may::sync::mpmc::channel::<u64>();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|_| {
+                let tx = tx.clone();
+                may::go!(move || {
+                    for i in 0..n {
+                        tx.send(i).expect("mpmc send");
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let rx = rx.clone();
+                may::go!(move || rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v)))
+            })
+            .collect();
+        drop(rx);
+        for p in producers {
+            p.join().expect("a producer");
+        }
+        let (mut count, mut sum) = (0, 0);
+        for c in consumers {
+            let (c, s) = c.join().expect("a consumer");
+            count += c;
+            sum += s;
+        }
+        let elapsed = start.elapsed();
+        check_mpmc(count, sum, n);
+        elapsed
+    })
+    .join()
+    .expect("the mpmc root")
+}
+
+// ---- tokio ----
+
+async fn tokio_pingpong(iters: u64) -> Duration {
+    use tokio::sync::mpsc;
+    tokio::spawn(async move {
+        let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+        let ponger = tokio::spawn(async move {
+            while let Some(v) = ping_rx.recv().await {
+                pong_tx.send(v).await.expect("pong");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).await.expect("ping");
+            black_box(pong_rx.recv().await.expect("the reply"));
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        ponger.await.expect("the ponger");
+        elapsed
+    })
+    .await
+    .expect("the pinger")
+}
+
+struct TokioRing {
+    head: tokio::sync::mpsc::Sender<u64>,
+    done: tokio::sync::mpsc::Receiver<()>,
+}
+
+/// Must run inside the runtime (spawns the nodes).
+fn tokio_ring() -> TokioRing {
+    use tokio::sync::mpsc;
+    let (done_tx, done) = mpsc::channel(1);
+    let (head, first_rx) = mpsc::channel::<u64>(1);
+    let mut rx = Some(first_rx);
+    for i in 0..RING {
+        let mut my_rx = rx.take().expect("a node's receiver");
+        let next_tx = if i + 1 < RING {
+            let (tx, next_rx) = mpsc::channel(1);
+            rx = Some(next_rx);
+            tx
+        } else {
+            head.clone()
+        };
+        let done_tx = done_tx.clone();
+        tokio::spawn(async move {
+            while let Some(t) = my_rx.recv().await {
+                if t == 0 {
+                    done_tx.send(()).await.expect("done");
+                } else {
+                    next_tx.send(t - 1).await.expect("the next node");
+                }
+            }
+        });
+    }
+    TokioRing { head, done }
+}
+
+async fn tokio_hops(mut r: TokioRing, iters: u64) -> (Duration, TokioRing) {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        r.head.send(iters).await.expect("the ring's head");
+        r.done.recv().await.expect("the ring's done");
+        (start.elapsed(), r)
+    })
+    .await
+    .expect("the injecting task")
+}
+
+async fn tokio_mpmc(n: u64) -> Duration {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(MPMC_CAP);
+        for _ in 0..PRODUCERS {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    tx.send(i).await.expect("mpmc send");
+                }
+            });
+        }
+        drop(tx);
+        let consumer = tokio::spawn(async move {
+            let (mut count, mut sum) = (0u64, 0u64);
+            while let Some(v) = rx.recv().await {
+                count += 1;
+                sum += v;
+            }
+            (count, sum)
+        });
+        // The consumer finishes after every producer dropped its sender.
+        let (count, sum) = consumer.await.expect("the consumer");
+        let elapsed = start.elapsed();
+        check_mpmc(count, sum, n);
+        elapsed
+    })
+    .await
+    .expect("the mpmc root")
+}
+
+// ---- OS threads: crossbeam-channel and std::sync::mpsc ----
+
+fn crossbeam_pingpong(iters: u64, _: u64) -> Duration {
+    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<u64>(0);
+    // Setup, not measured: spawning the ponger thread.
+    let ponger = std::thread::spawn(move || {
+        for v in ping_rx.iter() {
+            pong_tx.send(v).expect("pong");
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).expect("ping");
+        black_box(pong_rx.recv().expect("the reply"));
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    ponger.join().expect("the ponger");
+    elapsed
+}
+
+fn std_pingpong(iters: u64, _: u64) -> Duration {
+    let (ping_tx, ping_rx) = std::sync::mpsc::sync_channel::<u64>(0);
+    let (pong_tx, pong_rx) = std::sync::mpsc::sync_channel::<u64>(0);
+    let ponger = std::thread::spawn(move || {
+        for v in ping_rx.iter() {
+            pong_tx.send(v).expect("pong");
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).expect("ping");
+        black_box(pong_rx.recv().expect("the reply"));
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    ponger.join().expect("the ponger");
+    elapsed
+}
+
+struct ThreadRing<S, R> {
+    head: S,
+    done: R,
+}
+
+fn crossbeam_ring() -> ThreadRing<crossbeam_channel::Sender<u64>, crossbeam_channel::Receiver<()>> {
+    use crossbeam_channel as cc;
+    let (done_tx, done) = cc::bounded(0);
+    let (head, first_rx) = cc::bounded::<u64>(0);
+    let mut rx = Some(first_rx);
+    for i in 0..RING {
+        let my_rx = rx.take().expect("a node's receiver");
+        let next_tx = if i + 1 < RING {
+            let (tx, next_rx) = cc::bounded(0);
+            rx = Some(next_rx);
+            tx
+        } else {
+            head.clone()
+        };
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                for t in my_rx.iter() {
+                    if t == 0 {
+                        done_tx.send(()).expect("done");
+                    } else {
+                        next_tx.send(t - 1).expect("the next node");
+                    }
+                }
+            })
+            .expect("a ring thread");
+    }
+    ThreadRing { head, done }
+}
+
+impl ThreadRing<crossbeam_channel::Sender<u64>, crossbeam_channel::Receiver<()>> {
+    fn hops(&self, iters: u64) -> Duration {
+        let start = Instant::now();
+        self.head.send(iters).expect("the ring's head");
+        self.done.recv().expect("the ring's done");
+        start.elapsed()
+    }
+}
+
+fn std_ring() -> ThreadRing<std::sync::mpsc::SyncSender<u64>, std::sync::mpsc::Receiver<()>> {
+    use std::sync::mpsc;
+    let (done_tx, done) = mpsc::sync_channel(0);
+    let (head, first_rx) = mpsc::sync_channel::<u64>(0);
+    let mut rx = Some(first_rx);
+    for i in 0..RING {
+        let my_rx = rx.take().expect("a node's receiver");
+        let next_tx = if i + 1 < RING {
+            let (tx, next_rx) = mpsc::sync_channel(0);
+            rx = Some(next_rx);
+            tx
+        } else {
+            head.clone()
+        };
+        let done_tx = done_tx.clone();
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                for t in my_rx.iter() {
+                    if t == 0 {
+                        done_tx.send(()).expect("done");
+                    } else {
+                        next_tx.send(t - 1).expect("the next node");
+                    }
+                }
+            })
+            .expect("a ring thread");
+    }
+    ThreadRing { head, done }
+}
+
+impl ThreadRing<std::sync::mpsc::SyncSender<u64>, std::sync::mpsc::Receiver<()>> {
+    fn hops(&self, iters: u64) -> Duration {
+        let start = Instant::now();
+        self.head.send(iters).expect("the ring's head");
+        self.done.recv().expect("the ring's done");
+        start.elapsed()
+    }
+}
+
+fn crossbeam_mpmc(iters: u64, batch: u64) -> Duration {
+    let n = iters * batch;
+    let count = Arc::new(AtomicU64::new(0));
+    let sum = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(MPMC_CAP);
+    let mut threads = Vec::new();
+    for _ in 0..PRODUCERS {
+        let tx = tx.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..n {
+                tx.send(i).expect("mpmc send");
+            }
+        }));
+    }
+    drop(tx);
+    for _ in 0..CONSUMERS {
+        let (rx, count, sum) = (rx.clone(), count.clone(), sum.clone());
+        threads.push(std::thread::spawn(move || {
+            let (c, s) = rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v));
+            count.fetch_add(c, Ordering::Relaxed);
+            sum.fetch_add(s, Ordering::Relaxed);
+        }));
+    }
+    drop(rx);
+    for t in threads {
+        t.join().expect("an mpmc thread");
+    }
+    let elapsed = start.elapsed();
+    check_mpmc(
+        count.load(Ordering::Relaxed),
+        sum.load(Ordering::Relaxed),
+        n,
+    );
+    elapsed
+}
+
+/// std's channel has one consumer: 4 producer threads, the calling thread consumes.
+fn std_mpmc(iters: u64, batch: u64) -> Duration {
+    let n = iters * batch;
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(MPMC_CAP);
+    let mut threads = Vec::new();
+    for _ in 0..PRODUCERS {
+        let tx = tx.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..n {
+                tx.send(i).expect("mpmc send");
+            }
+        }));
+    }
+    drop(tx);
+    let (count, sum) = rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v));
+    for t in threads {
+        t.join().expect("a producer");
+    }
+    let elapsed = start.elapsed();
+    check_mpmc(count, sum, n);
+    elapsed
+}
