@@ -98,6 +98,8 @@ const FAIR_CHECK: u64 = 7;
 const TIMER_CHECK: u64 = 8;
 /// Spare workers the monitor may add beyond the configured count.
 const MAX_SPARES: usize = 256;
+/// How long a worker out of work looks for its own before it sleeps.
+const IDLE_SPIN: Duration = Duration::from_micros(20);
 /// Rounds of stealing attempts before a spinning worker gives up.
 const STEAL_ROUNDS: usize = 4;
 
@@ -1011,6 +1013,19 @@ impl Local {
                 }
             }
             return false;
+        }
+        // 0. Before sleeping, look for our own work for a few microseconds: a coroutine
+        //    homed here is often woken by another worker moments later (a channel
+        //    ping-pong across workers), and a futex sleep plus wake costs both sides
+        //    far more than this spin costs an otherwise idle core.
+        let until = Instant::now() + IDLE_SPIN;
+        while Instant::now() < until {
+            if self.has_own_work() || rt.has_stealable_work() {
+                return true;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
         }
         // 1. Announce. `sleeping` first: a waker that finds us on the idle list must
         //    also find the flag it clears, or its wakeup would be lost (and the
