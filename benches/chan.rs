@@ -44,8 +44,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Samples, Server, fmt_ns, ratio};
-use criterion::{Criterion, SamplingMode, Throughput};
+use common::{Samples, Server, bench_server, fmt_ns, ratio};
+use criterion::{SamplingMode, Throughput};
 
 /// Tasks in the ring (the benchmarks game's thread-ring size).
 const RING: usize = 503;
@@ -115,16 +115,11 @@ fn start(test: &str, peer: &str, workers: usize) -> Option<Server> {
 }
 
 fn main() {
-    if let Some(role) = common::child_role() {
-        child(role.strip_prefix("chan:").expect("a chan child role"));
+    if let Some(role) = common::child_peer("chan") {
+        child(&role);
         return;
     }
-    println!("load average at start: {}", common::loadavg());
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = common::criterion(SAMPLE_SIZE);
 
     // [test][peer][workers - 1]
     let latency_tests = ["pingpong", "ring"];
@@ -135,17 +130,10 @@ fn main() {
         for c in &PEERS {
             let samples: [Samples; 2] = Default::default();
             for workers in 1..=2 {
-                // Setup, not measured: the child process, its runtime (and the ring)
-                // start on first use, and only if the benchmark is not filtered out.
-                let mut server: Option<Option<Server>> = None;
-                let s = &samples[workers - 1];
-                group.bench_function(format!("{}/{workers}w", c.name), |b| {
-                    let Some(server) = server.get_or_insert_with(|| start(test, c.peer, workers))
-                    else {
-                        b.iter(|| ()); // Go not installed: nothing to measure
-                        return;
-                    };
-                    b.iter_custom(|iters| s.record(iters, server.run(iters, 0)));
+                // The ring too is built on the child's first use: setup, not measured.
+                let id = format!("{}/{workers}w", c.name);
+                bench_server(&mut group, &id, 0, &samples[workers - 1], || {
+                    start(test, c.peer, workers)
                 });
             }
             per_peer.push(samples);
@@ -160,20 +148,13 @@ fn main() {
         group.sampling_mode(SamplingMode::Flat);
         group.throughput(Throughput::Elements(PRODUCERS * MPMC_BATCH));
         for (c, s) in PEERS.iter().zip(&mpmc) {
-            let mut server: Option<Option<Server>> = None;
-            group.bench_function(format!("{}/2w", c.name), |b| {
-                let Some(server) = server.get_or_insert_with(|| start("mpmc", c.peer, 2)) else {
-                    b.iter(|| ());
-                    return;
-                };
-                b.iter_custom(|iters| s.record(iters, server.run(iters, MPMC_BATCH)));
-            });
+            let id = format!("{}/2w", c.name);
+            bench_server(&mut group, &id, MPMC_BATCH, s, || start("mpmc", c.peer, 2));
         }
         group.finish();
     }
     criterion.final_summary();
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--test" || a == "--list") {
+    if common::quick() {
         return;
     }
 
@@ -222,27 +203,132 @@ fn main() {
         }
     }
 
-    let m: Vec<Option<f64>> = mpmc
-        .iter()
-        .map(|s| s.median_ns(SAMPLE_SIZE, PRODUCERS * MPMC_BATCH))
-        .collect();
     println!(
         "\nmpmc — 4 producers x 4 consumers (4x1 where noted), capacity 128, 2 workers: per message\n"
     );
-    println!(
-        "| {:<18} | {:>9} | {:>12} | {:>14} |",
-        "contestant", "median", "default/peer", "migration/peer"
+    let names: Vec<&str> = PEERS.iter().map(mpmc_name).collect();
+    common::print_medians(
+        &names,
+        &common::medians(&mpmc, SAMPLE_SIZE, PRODUCERS * MPMC_BATCH),
+        18,
+        ["default/peer", "migration/peer"],
     );
-    println!("|{:-<20}|{:->11}|{:->14}|{:->16}|", "", "", "", "");
-    for (c, mm) in PEERS.iter().zip(&m) {
-        println!(
-            "| {:<18} | {:>9} | {:>12} | {:>14} |",
-            mpmc_name(c),
-            mm.map_or("-".into(), fmt_ns),
-            ratio(m[0], *mm),
-            ratio(m[1], *mm),
-        );
-    }
+}
+
+// ---- the shapes, written once for every contestant that blocks (not tokio) ----
+//
+// `$spawn` starts a task (goro::spawn, may_spawn, std::thread::spawn, ring_thread) and
+// `$chan(args)` makes a channel: the macros call it with the message type, so they
+// expand to the same code a contestant of their own would be.
+
+/// `iters` round trips (send + reply) between the calling task and a ponger; the time
+/// of the round trips.
+macro_rules! pingpong {
+    ($iters:expr, $spawn:expr, $($chan:ident)::+ ($($arg:expr),*)) => {{
+        let (ping_tx, ping_rx) = $($chan)::+::<u64>($($arg),*);
+        let (pong_tx, pong_rx) = $($chan)::+::<u64>($($arg),*);
+        let ponger = $spawn(move || {
+            for v in ping_rx.iter() {
+                pong_tx.send(v).expect("pong");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..$iters {
+            ping_tx.send(i).expect("ping");
+            black_box(pong_rx.recv().expect("the reply"));
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        ponger.join().expect("the ponger");
+        elapsed
+    }};
+}
+
+/// The ring's entry and exit.
+struct Ring<S, R> {
+    head: S,
+    done: R,
+}
+
+/// Builds the ring: node `i` receives a count from its channel; 0 ends the lap, else it
+/// passes count - 1 to node i + 1 (node 502 to node 0).
+macro_rules! ring {
+    ($spawn:expr, $($chan:ident)::+ ($($arg:expr),*)) => {{
+        let (done_tx, done) = $($chan)::+::<()>($($arg),*);
+        let (head, first_rx) = $($chan)::+::<u64>($($arg),*);
+        let mut rx = Some(first_rx);
+        for i in 0..RING {
+            let my_rx = rx.take().expect("a node's receiver");
+            let next_tx = if i + 1 < RING {
+                let (tx, next_rx) = $($chan)::+::<u64>($($arg),*);
+                rx = Some(next_rx);
+                tx
+            } else {
+                head.clone()
+            };
+            let done_tx = done_tx.clone();
+            $spawn(move || {
+                for t in my_rx.iter() {
+                    if t == 0 {
+                        done_tx.send(()).expect("done");
+                    } else {
+                        next_tx.send(t - 1).expect("the next node");
+                    }
+                }
+            });
+        }
+        Ring { head, done }
+    }};
+}
+
+/// One lap of `iters` hops: inject the count at the head, wait for the end; its time.
+macro_rules! lap {
+    ($head:expr, $done:expr, $iters:expr) => {{
+        let start = Instant::now();
+        $head.send($iters).expect("the ring's head");
+        $done.recv().expect("the ring's done");
+        start.elapsed()
+    }};
+}
+
+/// mpmc between coroutines (goro, may), from inside a root coroutine: `PRODUCERS` send
+/// `n` messages each, `CONSUMERS` sum what they receive.
+macro_rules! coroutine_mpmc {
+    ($n:expr, $spawn:expr, $($chan:ident)::+ ($($arg:expr),*)) => {{
+        let n: u64 = $n;
+        let start = Instant::now();
+        let (tx, rx) = $($chan)::+::<u64>($($arg),*);
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|_| {
+                let tx = tx.clone();
+                $spawn(move || {
+                    for i in 0..n {
+                        tx.send(i).expect("mpmc send");
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|_| {
+                let rx = rx.clone();
+                $spawn(move || rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v)))
+            })
+            .collect();
+        drop(rx);
+        for p in producers {
+            p.join().expect("a producer");
+        }
+        let (mut count, mut sum) = (0, 0);
+        for c in consumers {
+            let (c, s) = c.join().expect("a consumer");
+            count += c;
+            sum += s;
+        }
+        let elapsed = start.elapsed();
+        check_mpmc(count, sum, n);
+        elapsed
+    }};
 }
 
 // ---- children: each runs one contestant, answering "<iters> <batch>" requests ----
@@ -255,15 +341,10 @@ fn child(role: &str) {
     let workers: usize = workers.parse().expect("a worker count");
     match peer {
         "goro_default" | "goro_migration" => {
-            let builder = goro::runtime::Builder::new();
-            let builder = if peer == "goro_migration" {
-                // SAFETY: the coroutines of this process hold no thread-local reference
-                // and no `!Send` value across a blocking call (they only pass integers).
-                unsafe { builder.allow_migration() }
-            } else {
-                builder
-            };
-            builder.workers(workers).init().expect("configuring goro");
+            // SAFETY: (allow_migration) the coroutines of this process hold no
+            // thread-local reference and no `!Send` value across a blocking call (they
+            // only pass integers).
+            unsafe { common::init_goro(peer, workers) };
             match test {
                 "pingpong" => common::serve(goro_pingpong),
                 "ring" => {
@@ -282,14 +363,9 @@ fn child(role: &str) {
                     let mut ring = Some(may_ring());
                     common::serve(|iters, _| {
                         let r = ring.take().expect("the ring");
-                        let (elapsed, r) = may::go!(move || {
-                            let start = Instant::now();
-                            r.head.send(iters).expect("the ring's head");
-                            r.done.recv().expect("the ring's done");
-                            (start.elapsed(), r)
-                        })
-                        .join()
-                        .expect("the injecting coroutine");
+                        let (elapsed, r) = may::go!(move || (lap!(r.head, r.done, iters), r))
+                            .join()
+                            .expect("the injecting coroutine");
                         ring = Some(r);
                         elapsed
                     });
@@ -326,12 +402,12 @@ fn child(role: &str) {
                 ("crossbeam", "pingpong") => common::serve(crossbeam_pingpong),
                 ("std", "pingpong") => common::serve(std_pingpong),
                 ("crossbeam", "ring") => {
-                    let ring = crossbeam_ring();
-                    common::serve(|iters, _| ring.hops(iters));
+                    let ring = ring!(ring_thread, crossbeam_channel::bounded(0));
+                    common::serve(|iters, _| lap!(ring.head, ring.done, iters));
                 }
                 ("std", "ring") => {
-                    let ring = std_ring();
-                    common::serve(|iters, _| ring.hops(iters));
+                    let ring = ring!(ring_thread, std::sync::mpsc::sync_channel(0));
+                    common::serve(|iters, _| lap!(ring.head, ring.done, iters));
                 }
                 ("crossbeam", "mpmc") => common::serve(crossbeam_mpmc),
                 ("std", "mpmc") => common::serve(std_mpmc),
@@ -370,217 +446,63 @@ fn check_mpmc(count: u64, sum: u64, per_producer: u64) {
 // ---- goro ----
 
 fn goro_pingpong(iters: u64, _: u64) -> Duration {
-    use goro::chan;
     // Setup, not measured: the channels and spawning the two coroutines.
-    goro::go!(move || {
-        let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
-        let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
-        let ponger = goro::go!(move || {
-            for v in ping_rx.iter() {
-                pong_tx.send(v).expect("pong");
-            }
-        });
-        let start = Instant::now();
-        for i in 0..iters {
-            ping_tx.send(i).expect("ping");
-            black_box(pong_rx.recv().expect("the reply"));
-        }
-        let elapsed = start.elapsed();
-        drop(ping_tx);
-        ponger.join().expect("the ponger");
-        elapsed
-    })
-    .join()
-    .expect("the pinger")
+    goro::go!(move || pingpong!(iters, goro::spawn, goro::chan::bounded(0)))
+        .join()
+        .expect("the pinger")
 }
 
-struct GoroRing {
-    head: goro::chan::Sender<u64>,
-    done: goro::chan::Receiver<()>,
-}
+type GoroRing = Ring<goro::chan::Sender<u64>, goro::chan::Receiver<()>>;
 
-/// Node `i` receives a count from its channel; 0 ends the lap, else it passes count - 1
-/// to node i + 1 (node 502 to node 0).
 fn goro_ring() -> GoroRing {
-    use goro::chan;
-    let (done_tx, done) = chan::bounded(0);
-    let (head, first_rx) = chan::bounded::<u64>(0);
-    let mut rx = Some(first_rx);
-    for i in 0..RING {
-        let my_rx = rx.take().expect("a node's receiver");
-        let next_tx = if i + 1 < RING {
-            let (tx, next_rx) = chan::bounded(0);
-            rx = Some(next_rx);
-            tx
-        } else {
-            head.clone()
-        };
-        let done_tx = done_tx.clone();
-        goro::go!(move || {
-            for t in my_rx.iter() {
-                if t == 0 {
-                    done_tx.send(()).expect("done");
-                } else {
-                    next_tx.send(t - 1).expect("the next node");
-                }
-            }
-        });
-    }
-    GoroRing { head, done }
+    ring!(goro::spawn, goro::chan::bounded(0))
 }
 
 impl GoroRing {
     fn hops(&self, iters: u64) -> Duration {
         let (head, done) = (self.head.clone(), self.done.clone());
         // Setup, not measured: spawning and joining the injecting coroutine.
-        goro::go!(move || {
-            let start = Instant::now();
-            head.send(iters).expect("the ring's head");
-            done.recv().expect("the ring's done");
-            start.elapsed()
-        })
-        .join()
-        .expect("the injecting coroutine")
+        goro::go!(move || lap!(head, done, iters))
+            .join()
+            .expect("the injecting coroutine")
     }
 }
 
 fn goro_mpmc(iters: u64, batch: u64) -> Duration {
     let n = iters * batch;
-    goro::go!(move || {
-        let start = Instant::now();
-        let (tx, rx) = goro::chan::bounded::<u64>(MPMC_CAP);
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|_| {
-                let tx = tx.clone();
-                goro::go!(move || {
-                    for i in 0..n {
-                        tx.send(i).expect("mpmc send");
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
-        let consumers: Vec<_> = (0..CONSUMERS)
-            .map(|_| {
-                let rx = rx.clone();
-                goro::go!(move || rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v)))
-            })
-            .collect();
-        drop(rx);
-        for p in producers {
-            p.join().expect("a producer");
-        }
-        let (mut count, mut sum) = (0, 0);
-        for c in consumers {
-            let (c, s) = c.join().expect("a consumer");
-            count += c;
-            sum += s;
-        }
-        let elapsed = start.elapsed();
-        check_mpmc(count, sum, n);
-        elapsed
-    })
-    .join()
-    .expect("the mpmc root")
+    goro::go!(move || coroutine_mpmc!(n, goro::spawn, goro::chan::bounded(MPMC_CAP)))
+        .join()
+        .expect("the mpmc root")
 }
 
 // ---- may ----
 
-fn may_pingpong(iters: u64, _: u64) -> Duration {
-    use may::sync::mpsc;
-    may::go!(move || {
-        let (ping_tx, ping_rx) = mpsc::channel::<u64>();
-        let (pong_tx, pong_rx) = mpsc::channel::<u64>();
-        let ponger = may::go!(move || {
-            for v in ping_rx.iter() {
-                pong_tx.send(v).expect("pong");
-            }
-        });
-        let start = Instant::now();
-        for i in 0..iters {
-            ping_tx.send(i).expect("ping");
-            black_box(pong_rx.recv().expect("the reply"));
-        }
-        let elapsed = start.elapsed();
-        drop(ping_tx);
-        ponger.join().expect("the ponger");
-        elapsed
-    })
-    .join()
-    .expect("the pinger")
+/// `may::go!` as a function, for the macros above.
+fn may_spawn<F, T>(f: F) -> may::coroutine::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    may::go!(f)
 }
 
-struct MayRing {
-    head: may::sync::mpsc::Sender<u64>,
-    done: may::sync::mpsc::Receiver<()>,
+fn may_pingpong(iters: u64, _: u64) -> Duration {
+    may::go!(move || pingpong!(iters, may_spawn, may::sync::mpsc::channel()))
+        .join()
+        .expect("the pinger")
 }
+
+type MayRing = Ring<may::sync::mpsc::Sender<u64>, may::sync::mpsc::Receiver<()>>;
 
 fn may_ring() -> MayRing {
-    use may::sync::mpsc;
-    let (done_tx, done) = mpsc::channel();
-    let (head, first_rx) = mpsc::channel::<u64>();
-    let mut rx = Some(first_rx);
-    for i in 0..RING {
-        let my_rx = rx.take().expect("a node's receiver");
-        let next_tx = if i + 1 < RING {
-            let (tx, next_rx) = mpsc::channel();
-            rx = Some(next_rx);
-            tx
-        } else {
-            head.clone()
-        };
-        let done_tx = done_tx.clone();
-        may::go!(move || {
-            for t in my_rx.iter() {
-                if t == 0 {
-                    done_tx.send(()).expect("done");
-                } else {
-                    next_tx.send(t - 1).expect("the next node");
-                }
-            }
-        });
-    }
-    MayRing { head, done }
+    ring!(may_spawn, may::sync::mpsc::channel())
 }
 
 fn may_mpmc(iters: u64, batch: u64) -> Duration {
     let n = iters * batch;
-    may::go!(move || {
-        let start = Instant::now();
-        let (tx, rx) = may::sync::mpmc::channel::<u64>();
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|_| {
-                let tx = tx.clone();
-                may::go!(move || {
-                    for i in 0..n {
-                        tx.send(i).expect("mpmc send");
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
-        let consumers: Vec<_> = (0..CONSUMERS)
-            .map(|_| {
-                let rx = rx.clone();
-                may::go!(move || rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v)))
-            })
-            .collect();
-        drop(rx);
-        for p in producers {
-            p.join().expect("a producer");
-        }
-        let (mut count, mut sum) = (0, 0);
-        for c in consumers {
-            let (c, s) = c.join().expect("a consumer");
-            count += c;
-            sum += s;
-        }
-        let elapsed = start.elapsed();
-        check_mpmc(count, sum, n);
-        elapsed
-    })
-    .join()
-    .expect("the mpmc root")
+    may::go!(move || coroutine_mpmc!(n, may_spawn, may::sync::mpmc::channel()))
+        .join()
+        .expect("the mpmc root")
 }
 
 // ---- tokio ----
@@ -609,10 +531,7 @@ async fn tokio_pingpong(iters: u64) -> Duration {
     .expect("the pinger")
 }
 
-struct TokioRing {
-    head: tokio::sync::mpsc::Sender<u64>,
-    done: tokio::sync::mpsc::Receiver<()>,
-}
+type TokioRing = Ring<tokio::sync::mpsc::Sender<u64>, tokio::sync::mpsc::Receiver<()>>;
 
 /// Must run inside the runtime (spawns the nodes).
 fn tokio_ring() -> TokioRing {
@@ -688,127 +607,36 @@ async fn tokio_mpmc(n: u64) -> Duration {
 // ---- OS threads: crossbeam-channel and std::sync::mpsc ----
 
 fn crossbeam_pingpong(iters: u64, _: u64) -> Duration {
-    let (ping_tx, ping_rx) = crossbeam_channel::bounded::<u64>(0);
-    let (pong_tx, pong_rx) = crossbeam_channel::bounded::<u64>(0);
     // Setup, not measured: spawning the ponger thread.
-    let ponger = std::thread::spawn(move || {
-        for v in ping_rx.iter() {
-            pong_tx.send(v).expect("pong");
-        }
-    });
-    let start = Instant::now();
-    for i in 0..iters {
-        ping_tx.send(i).expect("ping");
-        black_box(pong_rx.recv().expect("the reply"));
-    }
-    let elapsed = start.elapsed();
-    drop(ping_tx);
-    ponger.join().expect("the ponger");
-    elapsed
+    pingpong!(iters, std::thread::spawn, crossbeam_channel::bounded(0))
 }
 
 fn std_pingpong(iters: u64, _: u64) -> Duration {
-    let (ping_tx, ping_rx) = std::sync::mpsc::sync_channel::<u64>(0);
-    let (pong_tx, pong_rx) = std::sync::mpsc::sync_channel::<u64>(0);
-    let ponger = std::thread::spawn(move || {
-        for v in ping_rx.iter() {
-            pong_tx.send(v).expect("pong");
+    pingpong!(iters, std::thread::spawn, std::sync::mpsc::sync_channel(0))
+}
+
+/// A ring node's thread (with a small stack: there are 503 of them).
+fn ring_thread(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(f)
+        .expect("a ring thread");
+}
+
+/// `PRODUCERS` threads, each sending `0..$n` on its clone of `$tx`; their handles.
+macro_rules! producer_threads {
+    ($tx:expr, $n:expr) => {{
+        let mut threads = Vec::new();
+        for _ in 0..PRODUCERS {
+            let tx = $tx.clone();
+            threads.push(std::thread::spawn(move || {
+                for i in 0..$n {
+                    tx.send(i).expect("mpmc send");
+                }
+            }));
         }
-    });
-    let start = Instant::now();
-    for i in 0..iters {
-        ping_tx.send(i).expect("ping");
-        black_box(pong_rx.recv().expect("the reply"));
-    }
-    let elapsed = start.elapsed();
-    drop(ping_tx);
-    ponger.join().expect("the ponger");
-    elapsed
-}
-
-struct ThreadRing<S, R> {
-    head: S,
-    done: R,
-}
-
-fn crossbeam_ring() -> ThreadRing<crossbeam_channel::Sender<u64>, crossbeam_channel::Receiver<()>> {
-    use crossbeam_channel as cc;
-    let (done_tx, done) = cc::bounded(0);
-    let (head, first_rx) = cc::bounded::<u64>(0);
-    let mut rx = Some(first_rx);
-    for i in 0..RING {
-        let my_rx = rx.take().expect("a node's receiver");
-        let next_tx = if i + 1 < RING {
-            let (tx, next_rx) = cc::bounded(0);
-            rx = Some(next_rx);
-            tx
-        } else {
-            head.clone()
-        };
-        let done_tx = done_tx.clone();
-        std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                for t in my_rx.iter() {
-                    if t == 0 {
-                        done_tx.send(()).expect("done");
-                    } else {
-                        next_tx.send(t - 1).expect("the next node");
-                    }
-                }
-            })
-            .expect("a ring thread");
-    }
-    ThreadRing { head, done }
-}
-
-impl ThreadRing<crossbeam_channel::Sender<u64>, crossbeam_channel::Receiver<()>> {
-    fn hops(&self, iters: u64) -> Duration {
-        let start = Instant::now();
-        self.head.send(iters).expect("the ring's head");
-        self.done.recv().expect("the ring's done");
-        start.elapsed()
-    }
-}
-
-fn std_ring() -> ThreadRing<std::sync::mpsc::SyncSender<u64>, std::sync::mpsc::Receiver<()>> {
-    use std::sync::mpsc;
-    let (done_tx, done) = mpsc::sync_channel(0);
-    let (head, first_rx) = mpsc::sync_channel::<u64>(0);
-    let mut rx = Some(first_rx);
-    for i in 0..RING {
-        let my_rx = rx.take().expect("a node's receiver");
-        let next_tx = if i + 1 < RING {
-            let (tx, next_rx) = mpsc::sync_channel(0);
-            rx = Some(next_rx);
-            tx
-        } else {
-            head.clone()
-        };
-        let done_tx = done_tx.clone();
-        std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                for t in my_rx.iter() {
-                    if t == 0 {
-                        done_tx.send(()).expect("done");
-                    } else {
-                        next_tx.send(t - 1).expect("the next node");
-                    }
-                }
-            })
-            .expect("a ring thread");
-    }
-    ThreadRing { head, done }
-}
-
-impl ThreadRing<std::sync::mpsc::SyncSender<u64>, std::sync::mpsc::Receiver<()>> {
-    fn hops(&self, iters: u64) -> Duration {
-        let start = Instant::now();
-        self.head.send(iters).expect("the ring's head");
-        self.done.recv().expect("the ring's done");
-        start.elapsed()
-    }
+        threads
+    }};
 }
 
 fn crossbeam_mpmc(iters: u64, batch: u64) -> Duration {
@@ -817,15 +645,7 @@ fn crossbeam_mpmc(iters: u64, batch: u64) -> Duration {
     let sum = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let (tx, rx) = crossbeam_channel::bounded::<u64>(MPMC_CAP);
-    let mut threads = Vec::new();
-    for _ in 0..PRODUCERS {
-        let tx = tx.clone();
-        threads.push(std::thread::spawn(move || {
-            for i in 0..n {
-                tx.send(i).expect("mpmc send");
-            }
-        }));
-    }
+    let mut threads = producer_threads!(tx, n);
     drop(tx);
     for _ in 0..CONSUMERS {
         let (rx, count, sum) = (rx.clone(), count.clone(), sum.clone());
@@ -853,15 +673,7 @@ fn std_mpmc(iters: u64, batch: u64) -> Duration {
     let n = iters * batch;
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(MPMC_CAP);
-    let mut threads = Vec::new();
-    for _ in 0..PRODUCERS {
-        let tx = tx.clone();
-        threads.push(std::thread::spawn(move || {
-            for i in 0..n {
-                tx.send(i).expect("mpmc send");
-            }
-        }));
-    }
+    let threads = producer_threads!(tx, n);
     drop(tx);
     let (count, sum) = rx.iter().fold((0u64, 0u64), |(c, s), v| (c + 1, s + v));
     for t in threads {

@@ -24,8 +24,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Samples, Server, fmt_ns, ratio};
-use criterion::{Criterion, SamplingMode, Throughput};
+use common::{Samples, bench_server};
+use criterion::{SamplingMode, Throughput};
 
 const WORKERS: usize = 2;
 /// Contending tasks.
@@ -34,114 +34,51 @@ const TASKS: u64 = 100;
 const BATCH: u64 = 1_000;
 const SAMPLE_SIZE: usize = 20;
 
-struct Contestant {
-    name: &'static str,
-    start: fn() -> Option<Server>,
-}
-
-const CONTESTANTS: [Contestant; 5] = [
-    Contestant {
-        name: "goro_default",
-        start: || Some(Server::rust("mutex:goro_default")),
-    },
-    Contestant {
-        name: "goro_migration",
-        start: || Some(Server::rust("mutex:goro_migration")),
-    },
-    Contestant {
-        name: "may",
-        start: || Some(Server::rust("mutex:may")),
-    },
-    Contestant {
-        name: "std_threads",
-        start: || Some(Server::rust("mutex:std_threads")),
-    },
-    Contestant {
-        name: "go",
-        start: || {
-            let cmd = common::go_command(WORKERS, &["serve", "mutex"])?;
-            Some(Server::start("go", cmd))
-        },
-    },
-];
+const CONTESTANTS: [&str; 5] = ["goro_default", "goro_migration", "may", "std_threads", "go"];
 
 fn main() {
-    if let Some(role) = common::child_role() {
-        child(role.strip_prefix("mutex:").expect("a mutex child role"));
+    if let Some(peer) = common::child_peer("mutex") {
+        child(&peer);
         return;
     }
-    println!("load average at start: {}", common::loadavg());
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = common::criterion(SAMPLE_SIZE);
     let samples: Vec<Samples> = CONTESTANTS.iter().map(|_| Samples::default()).collect();
     {
         let mut group = criterion.benchmark_group("mutex");
         // Flat: every sample runs the same number of batches (a batch is milliseconds).
         group.sampling_mode(SamplingMode::Flat);
         group.throughput(Throughput::Elements(TASKS * BATCH));
-        for (c, samples) in CONTESTANTS.iter().zip(&samples) {
-            // Setup, not measured: the child process and its runtime start on first use
-            // (and only if the benchmark is not filtered out).
-            let mut server: Option<Option<Server>> = None;
-            group.bench_function(c.name, |b| {
-                let Some(server) = server.get_or_insert_with(c.start) else {
-                    b.iter(|| ()); // Go not installed: nothing to measure
-                    return;
-                };
-                b.iter_custom(|iters| samples.record(iters, server.run(iters, BATCH)));
+        for (&peer, samples) in CONTESTANTS.iter().zip(&samples) {
+            bench_server(&mut group, peer, BATCH, samples, || {
+                common::server("mutex", peer, WORKERS)
             });
         }
         group.finish();
     }
     criterion.final_summary();
 
-    let medians: Vec<Option<f64>> = samples
-        .iter()
-        .map(|s| s.median_ns(SAMPLE_SIZE, TASKS * BATCH))
-        .collect();
     println!(
         "\ncontended lock + increment + unlock, {TASKS} tasks, {WORKERS} workers: per lock, \
          median of {SAMPLE_SIZE} samples; load average now {}\n",
         common::loadavg()
     );
-    println!(
-        "| {:<15} | {:>9} | {:>17} | {:>19} |",
-        "contestant", "median", "goro_default/peer", "goro_migration/peer"
+    common::print_medians(
+        &CONTESTANTS,
+        &common::medians(&samples, SAMPLE_SIZE, TASKS * BATCH),
+        15,
+        ["goro_default/peer", "goro_migration/peer"],
     );
-    println!("|{:-<17}|{:->11}|{:->19}|{:->21}|", "", "", "", "");
-    for (c, m) in CONTESTANTS.iter().zip(&medians) {
-        println!(
-            "| {:<15} | {:>9} | {:>17} | {:>19} |",
-            c.name,
-            m.map_or("-".into(), fmt_ns),
-            ratio(medians[0], *m),
-            ratio(medians[1], *m)
-        );
-    }
 }
 
 // ---- children: each runs one contestant, answering "<iters> <batch>" requests ----
 
 fn child(peer: &str) {
     match peer {
-        "goro_default" => {
-            goro::runtime::Builder::new()
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
-            common::serve(goro_locks);
-        }
-        "goro_migration" => {
-            // SAFETY: the coroutines of this process hold no thread-local reference and
-            // no `!Send` value across a blocking call (a goro MutexGuard is what they
-            // hold, and only across the increment).
-            unsafe { goro::runtime::Builder::new().allow_migration() }
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
+        "goro_default" | "goro_migration" => {
+            // SAFETY: (allow_migration) the coroutines of this process hold no
+            // thread-local reference and no `!Send` value across a blocking call (a goro
+            // MutexGuard is what they hold, and only across the increment).
+            unsafe { common::init_goro(peer, WORKERS) };
             common::serve(goro_locks);
         }
         "may" => {

@@ -94,12 +94,11 @@ impl Report {
 }
 
 fn main() {
-    if let Some(role) = common::child_role() {
-        let peer = role.strip_prefix("rss:").expect("an rss child role");
-        child(peer, tasks());
+    if let Some(peer) = common::child_peer("rss") {
+        child(&peer, tasks());
         return;
     }
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
+    if common::quick() {
         return; // `cargo test --benches`: nothing quick to check
     }
     let n = tasks();
@@ -214,20 +213,11 @@ fn progress(failure: &str) -> Option<(u64, u64)> {
 
 fn child(peer: &str, n: usize) {
     match peer {
-        "goro_default" => {
-            goro::runtime::Builder::new()
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
-            goro_parked(n).print();
-        }
-        "goro_migration" => {
-            // SAFETY: the coroutines of this process hold no thread-local reference and
-            // no `!Send` value across a blocking call (they park on a flag).
-            unsafe { goro::runtime::Builder::new().allow_migration() }
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
+        "goro_default" | "goro_migration" => {
+            // SAFETY: (allow_migration) the coroutines of this process hold no
+            // thread-local reference and no `!Send` value across a blocking call (they
+            // park on a flag).
+            unsafe { common::init_goro(peer, WORKERS) };
             goro_parked(n).print();
         }
         "tokio" => tokio_parked(n).print(),

@@ -32,8 +32,8 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::{Samples, Server, fmt_ns, median, ratio};
-use criterion::{Criterion, SamplingMode, Throughput};
+use common::{Samples, bench_server, fmt_ns, median, ratio};
+use criterion::{SamplingMode, Throughput};
 
 /// Worker threads for every runtime (GOMAXPROCS for Go).
 const WORKERS: usize = 2;
@@ -52,65 +52,41 @@ struct Contestant {
     batch: u64,
     /// Whether the 1M one-shot is attempted.
     one_shot: bool,
-    start: fn() -> Option<Server>,
+}
+
+impl Contestant {
+    const fn new(name: &'static str) -> Contestant {
+        Contestant {
+            name,
+            batch: BATCH,
+            one_shot: true,
+        }
+    }
+
+    fn start(&self) -> Option<common::Server> {
+        common::server("spawn", self.name, WORKERS)
+    }
 }
 
 const CONTESTANTS: [Contestant; 6] = [
-    Contestant {
-        name: "goro_default",
-        batch: BATCH,
-        one_shot: true,
-        start: || Some(Server::rust("spawn:goro_default")),
-    },
-    Contestant {
-        name: "goro_migration",
-        batch: BATCH,
-        one_shot: true,
-        start: || Some(Server::rust("spawn:goro_migration")),
-    },
-    Contestant {
-        name: "tokio",
-        batch: BATCH,
-        one_shot: true,
-        start: || Some(Server::rust("spawn:tokio")),
-    },
-    Contestant {
-        name: "may",
-        batch: BATCH,
-        one_shot: true,
-        start: || Some(Server::rust("spawn:may")),
-    },
+    Contestant::new("goro_default"),
+    Contestant::new("goro_migration"),
+    Contestant::new("tokio"),
+    Contestant::new("may"),
     Contestant {
         name: "threads",
         batch: THREAD_BATCH,
         one_shot: false,
-        start: || Some(Server::rust("spawn:threads")),
     },
-    Contestant {
-        name: "go",
-        batch: BATCH,
-        one_shot: true,
-        start: || {
-            let cmd = common::go_command(WORKERS, &["serve", "spawn"])?;
-            Some(Server::start("go", cmd))
-        },
-    },
+    Contestant::new("go"),
 ];
 
 fn main() {
-    if let Some(role) = common::child_role() {
-        child(role.strip_prefix("spawn:").expect("a spawn child role"));
+    if let Some(peer) = common::child_peer("spawn") {
+        child(&peer);
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--test" || a == "--list");
-    println!("load average at start: {}", common::loadavg());
-
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = common::criterion(SAMPLE_SIZE);
     let samples: Vec<Samples> = CONTESTANTS.iter().map(|_| Samples::default()).collect();
     {
         let mut group = criterion.benchmark_group("spawn");
@@ -119,21 +95,12 @@ fn main() {
         group.sampling_mode(SamplingMode::Flat);
         for (c, samples) in CONTESTANTS.iter().zip(&samples) {
             group.throughput(Throughput::Elements(c.batch));
-            // Setup, not measured: the child process and its runtime start on first use
-            // (and only if the benchmark is not filtered out).
-            let mut server: Option<Option<Server>> = None;
-            group.bench_function(c.name, |b| {
-                let Some(server) = server.get_or_insert_with(c.start) else {
-                    b.iter(|| ()); // Go not installed: nothing to measure
-                    return;
-                };
-                b.iter_custom(|iters| samples.record(iters, server.run(iters, c.batch)));
-            });
+            bench_server(&mut group, c.name, c.batch, samples, || c.start());
         }
         group.finish();
     }
     criterion.final_summary();
-    if quick {
+    if common::quick() {
         return;
     }
 
@@ -203,7 +170,7 @@ fn main() {
 
 /// The 1M batch in a fresh child: one cold run, then the median of `ONE_SHOT_REPS`.
 fn run_one_shot(c: &Contestant) -> (Option<f64>, Option<f64>, String) {
-    let Some(mut server) = (c.start)() else {
+    let Some(mut server) = c.start() else {
         return (None, None, "skipped".into());
     };
     let mut times = Vec::new();
@@ -237,20 +204,11 @@ fn run_one_shot(c: &Contestant) -> (Option<f64>, Option<f64>, String) {
 
 fn child(peer: &str) {
     match peer {
-        "goro_default" => {
-            goro::runtime::Builder::new()
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
-            common::serve(goro_batches);
-        }
-        "goro_migration" => {
-            // SAFETY: the coroutines of this process hold no thread-local reference and
-            // no `!Send` value across a blocking call (they spawn and join, nothing else).
-            unsafe { goro::runtime::Builder::new().allow_migration() }
-                .workers(WORKERS)
-                .init()
-                .expect("configuring goro");
+        "goro_default" | "goro_migration" => {
+            // SAFETY: (allow_migration) the coroutines of this process hold no
+            // thread-local reference and no `!Send` value across a blocking call (they
+            // spawn and join, nothing else).
+            unsafe { common::init_goro(peer, WORKERS) };
             common::serve(goro_batches);
         }
         "tokio" => {

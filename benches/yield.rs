@@ -23,118 +23,58 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Samples, Server, fmt_ns, ratio};
-use criterion::Criterion;
+use common::{Samples, bench_server};
 
 const SAMPLE_SIZE: usize = 30;
 
-struct Contestant {
-    name: &'static str,
-    start: fn() -> Option<Server>,
-}
-
-const CONTESTANTS: [Contestant; 6] = [
-    Contestant {
-        name: "goro_default",
-        start: || Some(Server::rust("yield:goro_default")),
-    },
-    Contestant {
-        name: "goro_migration",
-        start: || Some(Server::rust("yield:goro_migration")),
-    },
-    Contestant {
-        name: "may",
-        start: || Some(Server::rust("yield:may")),
-    },
-    Contestant {
-        name: "tokio_current_thread",
-        start: || Some(Server::rust("yield:tokio_current_thread")),
-    },
-    Contestant {
-        name: "tokio_multi_thread_1",
-        start: || Some(Server::rust("yield:tokio_multi_thread_1")),
-    },
-    Contestant {
-        name: "go",
-        start: || {
-            let cmd = common::go_command(1, &["serve", "yield"])?;
-            Some(Server::start("go", cmd))
-        },
-    },
+const CONTESTANTS: [&str; 6] = [
+    "goro_default",
+    "goro_migration",
+    "may",
+    "tokio_current_thread",
+    "tokio_multi_thread_1",
+    "go",
 ];
 
 fn main() {
-    if let Some(role) = common::child_role() {
-        child(role.strip_prefix("yield:").expect("a yield child role"));
+    if let Some(peer) = common::child_peer("yield") {
+        child(&peer);
         return;
     }
-    println!("load average at start: {}", common::loadavg());
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLE_SIZE)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut criterion = common::criterion(SAMPLE_SIZE);
     let samples: Vec<Samples> = CONTESTANTS.iter().map(|_| Samples::default()).collect();
     {
         let mut group = criterion.benchmark_group("yield");
-        for (c, samples) in CONTESTANTS.iter().zip(&samples) {
-            // Setup, not measured: the child process and its runtime start on first use
-            // (and only if the benchmark is not filtered out).
-            let mut server: Option<Option<Server>> = None;
-            group.bench_function(c.name, |b| {
-                let Some(server) = server.get_or_insert_with(c.start) else {
-                    b.iter(|| ()); // Go not installed: nothing to measure
-                    return;
-                };
-                b.iter_custom(|iters| samples.record(iters, server.run(iters, 0)));
+        for (&peer, samples) in CONTESTANTS.iter().zip(&samples) {
+            bench_server(&mut group, peer, 0, samples, || {
+                common::server("yield", peer, 1)
             });
         }
         group.finish();
     }
     criterion.final_summary();
 
-    let medians: Vec<Option<f64>> = samples
-        .iter()
-        .map(|s| s.median_ns(SAMPLE_SIZE, 1))
-        .collect();
     println!(
         "\nyield_now round trip, 1 worker, median of {SAMPLE_SIZE} samples; load average now {}\n",
         common::loadavg()
     );
-    println!(
-        "| {:<21} | {:>9} | {:>17} | {:>19} |",
-        "contestant", "median", "goro_default/peer", "goro_migration/peer"
+    common::print_medians(
+        &CONTESTANTS,
+        &common::medians(&samples, SAMPLE_SIZE, 1),
+        21,
+        ["goro_default/peer", "goro_migration/peer"],
     );
-    println!("|{:-<23}|{:->11}|{:->19}|{:->21}|", "", "", "", "");
-    for (c, m) in CONTESTANTS.iter().zip(&medians) {
-        println!(
-            "| {:<21} | {:>9} | {:>17} | {:>19} |",
-            c.name,
-            m.map_or("-".into(), fmt_ns),
-            ratio(medians[0], *m),
-            ratio(medians[1], *m)
-        );
-    }
 }
 
 // ---- children: each runs one contestant, answering "<iters> <batch>" requests ----
 
 fn child(peer: &str) {
     match peer {
-        "goro_default" => {
-            goro::runtime::Builder::new()
-                .workers(1)
-                .init()
-                .expect("configuring goro");
-            common::serve(goro_yields);
-        }
-        "goro_migration" => {
-            // SAFETY: the coroutines of this process hold no thread-local reference and
-            // no `!Send` value across a blocking call (they only yield).
-            unsafe { goro::runtime::Builder::new().allow_migration() }
-                .workers(1)
-                .init()
-                .expect("configuring goro");
+        "goro_default" | "goro_migration" => {
+            // SAFETY: (allow_migration) the coroutines of this process hold no
+            // thread-local reference and no `!Send` value across a blocking call (they
+            // only yield).
+            unsafe { common::init_goro(peer, 1) };
             common::serve(goro_yields);
         }
         "may" => {

@@ -1,5 +1,6 @@
-//! Shared by the scheduler comparisons (spawn.rs, yield.rs, rss_parked.rs): running each
-//! runtime in a child process of its own, and finding and building the Go baseline.
+//! Shared by the comparisons (spawn.rs, yield.rs, rss_parked.rs, chan.rs, mutex.rs):
+//! running each runtime in a child process of its own, finding and building the Go
+//! baseline, the criterion set-up and the tables of medians.
 //!
 //! goro's runtime (like may's) is a process-global configured once, so goro's default
 //! mode and its `allow_migration` mode cannot share a process. Each contestant
@@ -27,12 +28,50 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
+
 /// The environment variable that turns the bench binary into a child.
 pub(crate) const CHILD_ENV: &str = "GORO_BENCH_CHILD";
 
 /// `Some("<bench>:<peer>")` when this process is a child.
 pub(crate) fn child_role() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
+}
+
+/// `Some(peer)` when this process is a child of bench `bench` (its role is
+/// `"<bench>:<peer>"`).
+pub(crate) fn child_peer(bench: &str) -> Option<String> {
+    let role = child_role()?;
+    let peer = role
+        .strip_prefix(bench)
+        .and_then(|r| r.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("a {bench} child role: {role}"));
+    Some(peer.to_owned())
+}
+
+/// Whether criterion was asked for a quick pass (`--test`, as `cargo test --benches`
+/// does, or `--list`): then the benches skip their extra runs and tables.
+pub(crate) fn quick() -> bool {
+    std::env::args().any(|a| a == "--test" || a == "--list")
+}
+
+/// Child side: starts goro's runtime with `workers` workers in the mode `peer` names:
+/// `"goro_default"`, or `"goro_migration"` (`Builder::allow_migration`).
+///
+/// # Safety
+///
+/// For `"goro_migration"`, `allow_migration`'s contract: the coroutines of this process
+/// hold no thread-local reference and no `!Send` value across a blocking call.
+pub(crate) unsafe fn init_goro(peer: &str, workers: usize) {
+    let builder = goro::runtime::Builder::new();
+    let builder = match peer {
+        "goro_default" => builder,
+        // SAFETY: the caller's promise (this function's contract).
+        "goro_migration" => unsafe { builder.allow_migration() },
+        other => panic!("not a goro mode: {other}"),
+    };
+    builder.workers(workers).init().expect("configuring goro");
 }
 
 /// Child side: answers `"<iters> <batch>"` requests with the nanoseconds `run` took,
@@ -49,6 +88,50 @@ pub(crate) fn serve(mut run: impl FnMut(u64, u64) -> Duration) {
         writeln!(stdout, "{}", elapsed.as_nanos()).expect("writing a reply");
         stdout.flush().expect("flushing a reply");
     }
+}
+
+/// Parent side: contestant `peer` of bench `bench`: the Go baseline (`serve <bench>`
+/// with GOMAXPROCS=`go_procs`; `None` without a Go toolchain) for `"go"`, else this
+/// binary as the child `"<bench>:<peer>"`.
+pub(crate) fn server(bench: &str, peer: &str, go_procs: usize) -> Option<Server> {
+    if peer == "go" {
+        let cmd = go_command(go_procs, &["serve", bench])?;
+        Some(Server::start("go", cmd))
+    } else {
+        Some(Server::rust(&format!("{bench}:{peer}")))
+    }
+}
+
+/// Parent side: prints the load average, then criterion configured as every comparison
+/// is (1 s warm-up, 3 s of `sample_size` samples; the command line has the last word).
+pub(crate) fn criterion(sample_size: usize) -> Criterion {
+    println!("load average at start: {}", loadavg());
+    Criterion::default()
+        .sample_size(sample_size)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+/// Parent side: benchmark `id` in `group`, one request of `batch` per criterion call to
+/// the child `start` returns, what it measured recorded in `samples`. The child (and its
+/// runtime) starts on first use, not measured, and only if the benchmark is not
+/// filtered out; if `start` gives `None` (Go not installed) there is nothing to measure.
+pub(crate) fn bench_server(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    batch: u64,
+    samples: &Samples,
+    start: impl Fn() -> Option<Server>,
+) {
+    let mut server: Option<Option<Server>> = None;
+    group.bench_function(id, |b| {
+        let Some(server) = server.get_or_insert_with(&start) else {
+            b.iter(|| ()); // Go not installed: nothing to measure
+            return;
+        };
+        b.iter_custom(|iters| samples.record(iters, server.run(iters, batch)));
+    });
 }
 
 /// Parent side: one contestant running in a child process.
@@ -337,6 +420,50 @@ impl Samples {
             .map(|&(iters, d)| d.as_nanos() as f64 / (iters * unit) as f64)
             .collect();
         Some(median(&mut per))
+    }
+}
+
+/// Each contestant's median per `unit` (see [`Samples::median_ns`]).
+pub(crate) fn medians(samples: &[Samples], sample_size: usize, unit: u64) -> Vec<Option<f64>> {
+    samples
+        .iter()
+        .map(|s| s.median_ns(sample_size, unit))
+        .collect()
+}
+
+/// Prints a table of one median per contestant beside goro's ratio to each: rows 0 and 1
+/// are goro's two modes, `ratio_headers` their columns' headers, `name_width` the width
+/// of the contestant column.
+pub(crate) fn print_medians(
+    names: &[&str],
+    medians: &[Option<f64>],
+    name_width: usize,
+    ratio_headers: [&str; 2],
+) {
+    let [h0, h1] = ratio_headers;
+    let (w0, w1) = (h0.len(), h1.len());
+    println!(
+        "| {:<name_width$} | {:>9} | {h0:>w0$} | {h1:>w1$} |",
+        "contestant", "median"
+    );
+    println!(
+        "|{:-<nw$}|{:->11}|{:->r0$}|{:->r1$}|",
+        "",
+        "",
+        "",
+        "",
+        nw = name_width + 2,
+        r0 = w0 + 2,
+        r1 = w1 + 2
+    );
+    for (name, m) in names.iter().zip(medians) {
+        println!(
+            "| {:<name_width$} | {:>9} | {:>w0$} | {:>w1$} |",
+            name,
+            m.map_or("-".into(), fmt_ns),
+            ratio(medians[0], *m),
+            ratio(medians[1], *m)
+        );
     }
 }
 
