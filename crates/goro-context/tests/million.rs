@@ -4,20 +4,11 @@
 
 use goro_context::{Coroutine, Reason, Resumed};
 
+#[path = "../../goro-stack/tests/support/proc.rs"]
+mod proc;
+use proc::{mappings, rss_bytes};
+
 const N: usize = 1_000_000;
-
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
 
 #[test]
 fn a_million_suspended_coroutines() {

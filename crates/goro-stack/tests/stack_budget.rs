@@ -4,12 +4,9 @@
 
 use goro_stack::{Config, GuardMechanism, Stack, StackError};
 
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
+#[path = "support/proc.rs"]
+mod proc;
+use proc::mappings;
 
 #[test]
 fn exhausting_the_budget_is_a_clear_error() {

@@ -5,21 +5,12 @@ use std::sync::Mutex;
 
 use goro_stack::{DEFAULT_STACK_SIZE, GuardMechanism, Stack, StackError};
 
+#[path = "support/proc.rs"]
+mod proc;
+use proc::{mappings, rss_bytes};
+
 /// Tests that read the process's RSS or mapping count run one at a time.
 static MEASURE: Mutex<()> = Mutex::new(());
-
-fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .count()
-}
-
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 #[test]
 fn a_dropped_stack_is_reused_warm() {
