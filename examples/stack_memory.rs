@@ -138,10 +138,12 @@ fn run(mut options: Options) -> Result<(), String> {
             bytes(t.page_tables),
             (t.rss + t.page_tables) / (c.rss + c.page_tables),
         );
+        let coroutine_maps = c.mappings.max(0) as usize;
         println!(
-            "{} coroutines took {} kernel mappings in all; {} threads took {}.",
+            "{} coroutines took {} kernel mapping{} in all; {} threads took {}.",
             group(c.n),
-            group(c.mappings.max(0) as usize),
+            group(coroutine_maps),
+            if coroutine_maps == 1 { "" } else { "s" },
             group(t.n),
             group(t.mappings.max(0) as usize),
         );
