@@ -61,6 +61,27 @@ impl Unparker {
         }
     }
 
+    /// Like [`unpark`](Unparker::unpark), consuming the handle: saves a reference
+    /// count's increment and decrement where the caller is done with it anyway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let me = goro_sched::current_unparker();
+    /// me.unpark_owned();
+    /// goro_sched::park(); // returns at once
+    /// ```
+    pub fn unpark_owned(self) {
+        match self.0 {
+            Inner::Task(task) => {
+                if task.unpark() {
+                    worker::schedule(task);
+                }
+            }
+            Inner::Thread(thread) => thread.unpark(),
+        }
+    }
+
     /// Whether both handles wake the same coroutine or thread.
     ///
     /// # Examples

@@ -2,8 +2,9 @@
 //!
 //! A `Task` is shared (`Arc`) between the run queues, whoever may wake it (a channel's
 //! waiter list, a timer, a `JoinHandle`), and the worker running it. Its body sits in
-//! an `UnsafeCell`: only the worker that moved the task from QUEUED to RUNNING touches
-//! it, and the state machine guarantees there is one such worker.
+//! an `UnsafeCell`: only the worker that popped the task from a run queue touches it,
+//! and the state machine guarantees that a task is in at most one run queue (or
+//! running) at a time: only the transition out of PARKED enqueues it.
 //!
 //! The body starts as the closure and becomes a coroutine when the task first runs: the
 //! stack is taken then, from the running worker's warm cache, not at spawn. A million
@@ -12,19 +13,23 @@
 //! straight on, as Go recycles a dead goroutine's stack.
 //!
 //! ```text
-//!              spawn                      pop from a run queue
-//!   (new) ───────────────▶ QUEUED ────────────────────────────▶ RUNNING
-//!                            ▲  ▲                                │ │ │
-//!                            │  └──── yield ─────────────────────┘ │ │ finish
-//!          unpark (permit    │                                     │ ▼
-//!          consumed by the   └───── PARKED ◀──── park, no permit ──┘ DONE
-//!          wake)                      (park with a permit: back to QUEUED)
+//!              spawn             park, no permit
+//!   (new) ───────────▶ RUNNING ──────────────────▶ PARKED
+//!                      │  ▲  ▲                        │
+//!               finish │  │  └────── unpark ──────────┘ (the unparker enqueues it)
+//!                      ▼  └─ yield, or park with a permit (the worker re-enqueues it)
+//!                     DONE
 //! ```
 //!
+//! RUNNING means *runnable*: running, or in a run queue. Go tells the two apart
+//! (`_Grunnable`, `_Grunning`); we need not, because nothing but the queue that holds a
+//! task acts on the difference, and leaving it out saves an atomic read-modify-write
+//! every time a task starts to run.
+//!
 //! `NOTIFIED` is a permit, as in `std::thread::park`: an `unpark` that finds the task
-//! RUNNING or QUEUED sets it, and the task's next `park` consumes it and returns at
-//! once. So `park` may return spuriously, and every blocking operation loops on its
-//! own condition; in exchange no wakeup is ever lost, whatever the interleaving.
+//! RUNNING sets it, and the task's next `park` consumes it and returns at once. So
+//! `park` may return spuriously, and every blocking operation loops on its own
+//! condition; in exchange no wakeup is ever lost, whatever the interleaving.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -40,10 +45,10 @@ use crate::park::Unparker;
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).
 pub(crate) type Output = Box<dyn Any + Send>;
 
+/// Runnable: running, or in a run queue.
 const RUNNING: u8 = 0;
 const PARKED: u8 = 1;
-const QUEUED: u8 = 2;
-const DONE: u8 = 3;
+const DONE: u8 = 2;
 const STATE: u8 = 3;
 const NOTIFIED: u8 = 4;
 
@@ -95,7 +100,7 @@ struct Join {
 impl Task {
     pub(crate) fn new(pending: Pending, pinned: bool) -> Arc<Task> {
         Arc::new(Task {
-            state: AtomicU8::new(QUEUED),
+            state: AtomicU8::new(RUNNING),
             pinned,
             home: AtomicUsize::new(NO_HOME),
             body: UnsafeCell::new(Body::Pending(pending)),
@@ -118,23 +123,18 @@ impl Task {
     /// The body, for the worker that runs the task.
     ///
     /// # Safety
-    /// The caller must be the worker that moved this task to RUNNING (`start`), and must
-    /// not hold the reference past the matching `parked`/`yielded`/`finish`.
+    /// The caller must be the worker that popped this task from a run queue (or is
+    /// dropping it), and must not hold the reference past re-enqueueing it (a yield),
+    /// `parked` or `finish`.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn body(&self) -> &mut Body {
         // SAFETY: exclusive by the state machine, as the caller guarantees.
         unsafe { &mut *self.body.get() }
     }
 
-    /// QUEUED -> RUNNING, keeping a pending permit. Acquire: pairs with the Release in
-    /// `unpark`, so what the waker wrote before waking us is visible to the coroutine.
-    pub(crate) fn start(&self) {
-        self.state.fetch_and(NOTIFIED, Ordering::Acquire);
-    }
-
     /// After the coroutine suspended with `Reason::Park`. Returns true if a permit
-    /// arrived meanwhile, in which case the task is QUEUED again and must be enqueued
-    /// by the caller (its `park` returns when it next runs).
+    /// arrived meanwhile, in which case the task stays RUNNING (the permit consumed)
+    /// and must be enqueued by the caller (its `park` returns when it next runs).
     pub(crate) fn parked(&self) -> bool {
         match self
             .state
@@ -143,21 +143,10 @@ impl Task {
             Ok(_) => false,
             Err(_) => {
                 // RUNNING | NOTIFIED: the only other state a running task can be in.
-                self.state.store(QUEUED, Ordering::Release);
+                self.state.store(RUNNING, Ordering::Release);
                 true
             }
         }
-    }
-
-    /// After the coroutine suspended with `Reason::Yield`: RUNNING -> QUEUED, keeping a
-    /// permit. The caller enqueues it.
-    pub(crate) fn yielded(&self) {
-        self.state.fetch_or(QUEUED, Ordering::Release);
-    }
-
-    /// Whether the task is RUNNING (with or without a permit).
-    pub(crate) fn is_running(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & STATE == RUNNING
     }
 
     /// Called by the running task itself from `park`: consumes a pending permit.
@@ -166,17 +155,20 @@ impl Task {
             && self.state.fetch_and(!NOTIFIED, Ordering::Acquire) & NOTIFIED != 0
     }
 
-    /// Makes a parked task runnable, or leaves a permit for a running or queued one.
-    /// Returns true if the caller must enqueue the task (it went PARKED -> QUEUED).
+    /// Makes a parked task runnable, or leaves a permit for a runnable one. Returns true
+    /// if the caller must enqueue the task (it went PARKED -> RUNNING). AcqRel: what the
+    /// task's worker wrote before `parked` (its body) is visible to whoever enqueues
+    /// and then runs it, and what the waker wrote before waking it is visible to the
+    /// task (through the run queue's own release and acquire).
     pub(crate) fn unpark(&self) -> bool {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             let (next, enqueue) = match state & STATE {
-                PARKED => (QUEUED, true),
-                RUNNING | QUEUED if state & NOTIFIED == 0 => (state | NOTIFIED, false),
+                PARKED => (RUNNING, true),
+                RUNNING if state & NOTIFIED == 0 => (state | NOTIFIED, false),
                 _ => return false, // already has a permit, or finished
             };
-            // Release: pairs with the Acquire in `start`/`take_permit`.
+            // Release: pairs with the Acquire in `take_permit`.
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)

@@ -117,7 +117,7 @@ macro_rules! __select_run {
         {
             $( $crate::__select_case!($case $kind $($args)*); )*
             $crate::chan::__select(
-                &mut [$( &mut $case as &mut dyn $crate::chan::__Case ),*],
+                &[$( &$case as &dyn $crate::chan::__Case ),*],
                 $crate::chan::__Otherwise::$($otherwise)*,
             );
             // Only the completed case holds a result. The arms run here, in the

@@ -156,28 +156,30 @@ impl<T> Chan<T> {
         if let Deadline::Now = deadline {
             return Err(SendTimeoutError::Timeout(value));
         }
-        let waiter = Waiter::new();
+        let waiter = Waiter::single();
         let slot = Slot::new(Some(value));
-        state.sendq.push_back(Entry {
-            waiter: waiter.clone(),
-            case: 0,
-            slot: slot.clone(),
-        });
+        // SAFETY: `queued` (declared after `waiter` and `slot`, so dropped before
+        // them) removes the entry under the lock unless a claim popped it.
+        state
+            .sendq
+            .push_back(unsafe { Entry::new(&waiter, 0, &slot) });
+        let queued = Queued {
+            chan: self,
+            waiter: &waiter,
+            queue: Queue::Send,
+        };
         drop(state);
-        if wait(&waiter, deadline).is_none() {
-            self.lock()
-                .sendq
-                .retain(|e| !Arc::ptr_eq(&e.waiter, &waiter));
-            let value = slot
-                .lock()
-                .take()
-                .expect("an unclaimed slot keeps its value");
-            return Err(SendTimeoutError::Timeout(value));
-        }
-        // Claimed: by a receiver, which took the value, or by closing, which left it.
-        match slot.lock().take() {
-            None => Ok(()),
-            Some(value) => Err(SendTimeoutError::Disconnected(value)),
+        let claimed = wait(&waiter, deadline, || queued.abort()).is_some();
+        // SAFETY: the waiter is claimed (the claim is complete) or aborted.
+        let value = unsafe { slot.take() };
+        match (claimed, value) {
+            // Claimed by a receiver, which took the value.
+            (true, None) => Ok(()),
+            // Claimed by closing, which left it.
+            (true, Some(value)) => Err(SendTimeoutError::Disconnected(value)),
+            (false, value) => Err(SendTimeoutError::Timeout(
+                value.expect("an unclaimed slot keeps its value"),
+            )),
         }
     }
 
@@ -191,22 +193,24 @@ impl<T> Chan<T> {
         if let Deadline::Now = deadline {
             return Err(RecvTimeoutError::Timeout);
         }
-        let waiter = Waiter::new();
+        let waiter = Waiter::single();
         let slot = Slot::new(None);
-        state.recvq.push_back(Entry {
-            waiter: waiter.clone(),
-            case: 0,
-            slot: slot.clone(),
-        });
+        // SAFETY: as in `send`.
+        state
+            .recvq
+            .push_back(unsafe { Entry::new(&waiter, 0, &slot) });
+        let queued = Queued {
+            chan: self,
+            waiter: &waiter,
+            queue: Queue::Recv,
+        };
         drop(state);
-        if wait(&waiter, deadline).is_none() {
-            self.lock()
-                .recvq
-                .retain(|e| !Arc::ptr_eq(&e.waiter, &waiter));
+        if wait(&waiter, deadline, || queued.abort()).is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
         // Claimed: by a sender, which filled the slot, or by closing, which did not.
-        slot.lock().take().ok_or(RecvTimeoutError::Disconnected)
+        // SAFETY: the claim is complete.
+        unsafe { slot.take() }.ok_or(RecvTimeoutError::Disconnected)
     }
 
     /// Closes the channel; wakes every waiting receiver (which then sees it closed and
@@ -229,6 +233,55 @@ impl<T> Chan<T> {
     }
 }
 
+/// Which of a channel's queues.
+#[derive(Clone, Copy)]
+enum Queue {
+    Send,
+    Recv,
+}
+
+/// A single operation's entry in a channel queue, as a guard: dropping it removes the
+/// entry unless a claim popped it, so the waiter's frame can end (see waiter.rs).
+struct Queued<'a, T> {
+    chan: &'a Chan<T>,
+    waiter: &'a Waiter,
+    queue: Queue,
+}
+
+impl<T> Queued<'_, T> {
+    /// Gives up: aborts the waiter and removes its entry, under the channel's lock.
+    /// Returns false if a claim came first (it is complete then).
+    fn abort(&self) -> bool {
+        let mut state = self.chan.lock();
+        if !self.waiter.abort_locked() {
+            return false;
+        }
+        self.remove(&mut state);
+        true
+    }
+
+    fn remove(&self, state: &mut State<T>) {
+        let queue = match self.queue {
+            Queue::Send => &mut state.sendq,
+            Queue::Recv => &mut state.recvq,
+        };
+        queue.retain(|e| !e.is_for(self.waiter));
+    }
+}
+
+impl<T> Drop for Queued<'_, T> {
+    fn drop(&mut self) {
+        // Claimed, or aborted: the claimer popped the operation's one entry, or the
+        // abort removed it. Otherwise (unwinding) it may be queued still: remove it
+        // under the lock, which no claim can then be holding.
+        if !self.waiter.is_waiting() {
+            return;
+        }
+        let mut state = self.chan.lock();
+        self.remove(&mut state);
+    }
+}
+
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
 enum Deadline {
@@ -246,8 +299,8 @@ impl Deadline {
 }
 
 /// Parks until `waiter` is claimed (returns its case) or the deadline passes (returns
-/// `None`, having aborted the waiter).
-fn wait(waiter: &Waiter, deadline: Deadline) -> Option<usize> {
+/// `None`, having aborted the waiter with `abort`).
+fn wait(waiter: &Waiter, mut deadline: Deadline, abort: impl Fn() -> bool) -> Option<usize> {
     loop {
         if let Some(case) = waiter.claimed() {
             return Some(case);
@@ -256,7 +309,11 @@ fn wait(waiter: &Waiter, deadline: Deadline) -> Option<usize> {
             Deadline::Never => goro_sched::park(),
             Deadline::At(at) if Instant::now() < at => goro_sched::park_until(at),
             Deadline::At(_) | Deadline::Now => {
-                return waiter.abort().err();
+                if abort() {
+                    return None;
+                }
+                // Claimed first: the claimer unparks us once the message has moved.
+                deadline = Deadline::Never;
             }
         }
     }

@@ -20,64 +20,77 @@
 // is the point. The trait and its implementors are `#[doc(hidden)]`.
 #![allow(private_interfaces)]
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::waiter::{Entry, Slot, Waiter};
 use super::{Chan, Deadline, Receiver, RecvError, SendError, Sender, wait};
 
 /// One case of a select, type-erased for the engine. Implemented by [`RecvCase`] and
-/// [`SendCase`]; `select!` builds them.
+/// [`SendCase`]; `select!` builds them. The methods take `&self`: while a case is
+/// registered, a claimer on another thread may write its slot.
 #[doc(hidden)]
 pub trait Case {
     /// Completes the operation now if it can, keeping its result.
-    fn try_now(&mut self) -> bool;
+    fn try_now(&self) -> bool;
     /// Whether the operation could complete now, not counting `waiter`'s own entries.
-    fn ready(&self, waiter: &Arc<Waiter>) -> bool;
+    fn ready(&self, waiter: &Waiter) -> bool;
     /// Queues an entry for `waiter` as case `index`.
-    fn register(&mut self, waiter: &Arc<Waiter>, index: usize);
+    ///
+    /// # Safety
+    ///
+    /// The caller must [`unregister`](Case::unregister) before this case or `waiter`
+    /// goes away or moves.
+    unsafe fn register(&self, waiter: &Waiter, index: usize);
     /// Removes `waiter`'s entries from the channel.
-    fn unregister(&mut self, waiter: &Arc<Waiter>);
-    /// This case's entry was claimed: take its result from the slot.
-    fn claimed(&mut self);
+    fn unregister(&self, waiter: &Waiter);
+    /// This case's entry was claimed and the claim is complete: take its result from
+    /// the slot.
+    fn claimed(&self);
 }
 
 /// A `recv(r)` case.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct RecvCase<'a, T> {
     rx: &'a Receiver<T>,
-    slot: Option<Arc<Slot<T>>>,
-    result: Option<Result<T, RecvError>>,
+    /// Where a claiming sender puts the message.
+    slot: Slot<T>,
+    result: Cell<Option<Result<T, RecvError>>>,
 }
 
 /// A `send(s, v)` case.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct SendCase<'a, T> {
     tx: &'a Sender<T>,
-    value: Option<T>,
-    slot: Option<Arc<Slot<T>>>,
-    result: Option<Result<(), SendError<T>>>,
+    /// The value, until a receiver takes it (also while not registered).
+    slot: Slot<T>,
+    result: Cell<Option<Result<(), SendError<T>>>>,
 }
 
 impl<'a, T> RecvCase<'a, T> {
     pub fn new(rx: &'a Receiver<T>) -> RecvCase<'a, T> {
         RecvCase {
             rx,
-            slot: None,
-            result: None,
+            slot: Slot::new(None),
+            result: Cell::new(None),
         }
     }
 
     /// Whether this case completed (it holds a result).
     pub fn is_selected(&self) -> bool {
-        self.result.is_some()
+        let result = self.result.take();
+        let selected = result.is_some();
+        self.result.set(result);
+        selected
     }
 
     /// The result, once this case was selected.
     pub fn take(&mut self) -> Result<T, RecvError> {
-        self.result.take().expect("the selected case has a result")
+        self.result
+            .get_mut()
+            .take()
+            .expect("the selected case has a result")
     }
 }
 
@@ -85,90 +98,106 @@ impl<'a, T> SendCase<'a, T> {
     pub fn new(tx: &'a Sender<T>, value: T) -> SendCase<'a, T> {
         SendCase {
             tx,
-            value: Some(value),
-            slot: None,
-            result: None,
+            slot: Slot::new(Some(value)),
+            result: Cell::new(None),
         }
     }
 
     /// Whether this case completed (it holds a result).
     pub fn is_selected(&self) -> bool {
-        self.result.is_some()
+        let result = self.result.take();
+        let selected = result.is_some();
+        self.result.set(result);
+        selected
     }
 
     /// The result, once this case was selected.
     pub fn take(&mut self) -> Result<(), SendError<T>> {
-        self.result.take().expect("the selected case has a result")
+        self.result
+            .get_mut()
+            .take()
+            .expect("the selected case has a result")
     }
 }
 
-fn others<T>(queue: &std::collections::VecDeque<Entry<T>>, me: &Arc<Waiter>) -> bool {
-    queue
-        .iter()
-        .any(|e| !Arc::ptr_eq(&e.waiter, me) && e.waiter.claimed().is_none())
+impl<T> std::fmt::Debug for RecvCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCase").finish_non_exhaustive()
+    }
 }
 
-fn remove<T>(chan: &Chan<T>, me: &Arc<Waiter>) {
+impl<T> std::fmt::Debug for SendCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendCase").finish_non_exhaustive()
+    }
+}
+
+/// Whether `queue` holds a live entry of another waiter than `me`.
+fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
+    queue.iter().any(|e| !e.is_for(me) && e.is_live())
+}
+
+fn remove<T>(chan: &Chan<T>, me: &Waiter) {
     let mut state = chan.lock();
-    state.recvq.retain(|e| !Arc::ptr_eq(&e.waiter, me));
-    state.sendq.retain(|e| !Arc::ptr_eq(&e.waiter, me));
+    state.recvq.retain(|e| !e.is_for(me));
+    state.sendq.retain(|e| !e.is_for(me));
 }
 
 impl<T> Case for RecvCase<'_, T> {
-    fn try_now(&mut self) -> bool {
+    fn try_now(&self) -> bool {
         let mut state = self.rx.chan.lock();
-        match Chan::try_recv_locked(&mut state) {
-            Ok(Some(v)) => self.result = Some(Ok(v)),
-            Ok(None) => self.result = Some(Err(RecvError)),
+        let result = match Chan::try_recv_locked(&mut state) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(RecvError),
             Err(()) => return false,
-        }
+        };
+        self.result.set(Some(result));
         true
     }
 
-    fn ready(&self, me: &Arc<Waiter>) -> bool {
+    fn ready(&self, me: &Waiter) -> bool {
         let state = self.rx.chan.lock();
         !state.buf.is_empty() || state.closed || others(&state.sendq, me)
     }
 
-    fn register(&mut self, waiter: &Arc<Waiter>, index: usize) {
-        let slot = Slot::new(None);
-        self.rx.chan.lock().recvq.push_back(Entry {
-            waiter: waiter.clone(),
-            case: index,
-            slot: slot.clone(),
-        });
-        self.slot = Some(slot);
+    unsafe fn register(&self, waiter: &Waiter, index: usize) {
+        // SAFETY: the caller unregisters before `self` (holding the slot) or `waiter`
+        // goes away, which is `Entry::new`'s contract.
+        let entry = unsafe { Entry::new(waiter, index, &self.slot) };
+        self.rx.chan.lock().recvq.push_back(entry);
     }
 
-    fn unregister(&mut self, waiter: &Arc<Waiter>) {
+    fn unregister(&self, waiter: &Waiter) {
         remove(&self.rx.chan, waiter);
     }
 
-    fn claimed(&mut self) {
-        let slot = self.slot.take().expect("a registered case has a slot");
-        self.result = Some(slot.lock().take().ok_or(RecvError));
+    fn claimed(&self) {
+        // SAFETY: the claim is complete (the contract of `Case::claimed`).
+        let value = unsafe { self.slot.take() };
+        self.result.set(Some(value.ok_or(RecvError)));
     }
 }
 
 impl<T> Case for SendCase<'_, T> {
-    fn try_now(&mut self) -> bool {
-        let value = self
-            .value
-            .take()
-            .expect("an unfinished send case has its value");
+    fn try_now(&self) -> bool {
+        // SAFETY: not registered: `try_now` runs before registering or after
+        // unregistering (the engine's loop).
+        let value = unsafe { self.slot.take() }.expect("an unfinished send case has its value");
         let mut state = self.tx.chan.lock();
-        match Chan::try_send_locked(&mut state, self.tx.chan.cap, value) {
-            Ok(Ok(())) => self.result = Some(Ok(())),
-            Ok(Err(value)) => self.result = Some(Err(SendError(value))),
+        let result = match Chan::try_send_locked(&mut state, self.tx.chan.cap, value) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(value)) => Err(SendError(value)),
             Err(value) => {
-                self.value = Some(value);
+                // SAFETY: as above.
+                unsafe { self.slot.put(Some(value)) };
                 return false;
             }
-        }
+        };
+        self.result.set(Some(result));
         true
     }
 
-    fn ready(&self, me: &Arc<Waiter>) -> bool {
+    fn ready(&self, me: &Waiter) -> bool {
         let state = self.tx.chan.lock();
         state.closed
             || state.no_receivers
@@ -176,31 +205,25 @@ impl<T> Case for SendCase<'_, T> {
             || self.tx.chan.cap.is_none_or(|cap| state.buf.len() < cap)
     }
 
-    fn register(&mut self, waiter: &Arc<Waiter>, index: usize) {
-        let slot = Slot::new(self.value.take());
-        self.tx.chan.lock().sendq.push_back(Entry {
-            waiter: waiter.clone(),
-            case: index,
-            slot: slot.clone(),
-        });
-        self.slot = Some(slot);
+    unsafe fn register(&self, waiter: &Waiter, index: usize) {
+        // SAFETY: as for `RecvCase::register`.
+        let entry = unsafe { Entry::new(waiter, index, &self.slot) };
+        self.tx.chan.lock().sendq.push_back(entry);
     }
 
-    fn unregister(&mut self, waiter: &Arc<Waiter>) {
+    fn unregister(&self, waiter: &Waiter) {
+        // Not claimed: the value stays in the slot for the next attempt.
         remove(&self.tx.chan, waiter);
-        // Not claimed: the value comes back for the next attempt.
-        if let Some(slot) = self.slot.take() {
-            self.value = slot.lock().take();
-        }
     }
 
-    fn claimed(&mut self) {
-        let slot = self.slot.take().expect("a registered case has a slot");
+    fn claimed(&self) {
+        // SAFETY: the claim is complete (the contract of `Case::claimed`).
+        let value = unsafe { self.slot.take() };
         // A receiver took the value, or closing left it there.
-        self.result = Some(match slot.lock().take() {
+        self.result.set(Some(match value {
             None => Ok(()),
             Some(value) => Err(SendError(value)),
-        });
+        }));
     }
 }
 
@@ -216,10 +239,25 @@ pub enum Otherwise {
     Timeout(Duration),
 }
 
+/// Every case registered for one waiter, as a guard: dropping it unregisters them all,
+/// so the waiter's frame and the cases can end (see waiter.rs), also when unwinding.
+struct Registered<'c, 'w> {
+    cases: &'c [&'c dyn Case],
+    waiter: &'w Waiter,
+}
+
+impl Drop for Registered<'_, '_> {
+    fn drop(&mut self) {
+        for case in self.cases {
+            case.unregister(self.waiter);
+        }
+    }
+}
+
 /// Runs a select over `cases`; returns the index of the completed case, or `None` for
 /// the default arm.
 #[doc(hidden)]
-pub fn select(cases: &mut [&mut dyn Case], otherwise: Otherwise) -> Option<usize> {
+pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
     let deadline = match otherwise {
         Otherwise::Wait => Deadline::Never,
         Otherwise::Default => Deadline::Now,
@@ -245,31 +283,34 @@ pub fn select(cases: &mut [&mut dyn Case], otherwise: Otherwise) -> Option<usize
             _ => {}
         }
         // 3. Register everywhere, then look again.
-        let waiter = Waiter::new();
-        for (i, case) in cases.iter_mut().enumerate() {
-            case.register(&waiter, i);
+        let waiter = Waiter::select();
+        let registered = Registered {
+            cases,
+            waiter: &waiter,
+        };
+        for (i, case) in cases.iter().enumerate() {
+            // SAFETY: `registered` unregisters every case before `waiter` goes away,
+            // and `cases` is borrowed (so neither moves nor ends) for that long.
+            unsafe { case.register(&waiter, i) };
         }
         let won = if cases.iter().any(|case| case.ready(&waiter)) {
-            // Aborted (`Ok`): start over; claimed first (`Err(case)`): that case won.
-            waiter.abort().err()
+            if waiter.abort() {
+                None // start over
+            } else {
+                // Claimed first: that case won; wait for its message to move.
+                wait(&waiter, Deadline::Never, || waiter.abort())
+            }
         } else {
             // 4. Wait for a claim (or time out, which aborts the waiter).
-            let won = wait(&waiter, deadline);
+            let won = wait(&waiter, deadline, || waiter.abort());
             if won.is_none() {
-                for case in cases.iter_mut() {
-                    case.unregister(&waiter);
-                }
                 return None;
             }
             won
         };
-        for (i, case) in cases.iter_mut().enumerate() {
-            if Some(i) == won {
-                case.claimed();
-            }
-            case.unregister(&waiter);
-        }
+        drop(registered);
         if let Some(i) = won {
+            cases[i].claimed();
             return Some(i);
         }
         // Aborted because something became ready: start over.
@@ -313,7 +354,7 @@ enum DynCase<'a, T> {
 }
 
 impl<T> DynCase<'_, T> {
-    fn as_case(&mut self) -> &mut dyn Case {
+    fn as_case(&self) -> &dyn Case {
         match self {
             DynCase::Recv(case) => case,
             DynCase::Send(case) => case,
@@ -402,9 +443,8 @@ impl<'a, T> Select<'a, T> {
 
     fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
         let index = {
-            let mut cases: Vec<&mut dyn Case> =
-                self.cases.iter_mut().map(DynCase::as_case).collect();
-            select(&mut cases, otherwise)?
+            let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
+            select(&cases, otherwise)?
         };
         let outcome = match &mut self.cases[index] {
             DynCase::Recv(case) => Selected::Recv(case.take()),

@@ -1,27 +1,41 @@
 //! The record of a blocked channel operation.
 //!
-//! A coroutine or thread that must wait for a channel creates one `Waiter` and puts an
-//! *entry* for it in the channel's queue of waiting senders or receivers. An entry
-//! names the waiter, which of the waiter's cases it is (a `select` waits on several
-//! channels at once with one waiter), and a heap slot for the message: a parked
-//! coroutine's stack is never written by another thread.
+//! A coroutine or thread that must wait for a channel puts a [`Waiter`] and a message
+//! [`Slot`] in its own stack frame and queues an [`Entry`] pointing at both in the
+//! channel's queue of waiting senders or receivers. Nothing is allocated per blocked
+//! operation: this is Go's `sudog`, kept where Go keeps the value it points at (the
+//! waiting goroutine's stack), and it is what makes a handoff one lock, one CAS and one
+//! unpark. A `select` uses one waiter for all its cases and one entry per case.
 //!
-//! Completing a waiting operation is a *claim*, made exactly once per waiter:
-//! 1. Lock the entry's slot.
-//! 2. CAS the waiter's state from `WAITING` to the entry's case number. If that fails,
-//!    the waiter was claimed through another entry (or gave up): leave this entry.
-//! 3. Move the message (into the slot for a waiting receiver, out of it for a waiting
-//!    sender), or leave the slot as it is to say "closed".
-//! 4. Unlock, then unpark the waiter.
+//! Completing a waiting operation is a *claim*, made exactly once per waiter, by a
+//! counterpart that holds the lock of the channel whose queue held the entry:
+//! 1. CAS the waiter's state from `WAITING` to `BUSY`. If that fails, the waiter was
+//!    claimed through another entry (a select) or gave up: drop the stale entry.
+//!    A *single* operation's waiter (not a select) has one entry, so every claim on
+//!    it holds the same lock, and it gives up only under that lock too
+//!    ([`Waiter::abort_locked`]): a plain load and store replace the CAS there.
+//! 2. Move the message (into the slot of a waiting receiver, out of the slot of a
+//!    waiting sender), or leave the slot as it is to say "closed".
+//! 3. Take the waiter's unparker, then store the entry's case number as the state
+//!    (Release). From this store on the waiter may return and its frame vanish: the
+//!    claimer touches the record no more.
+//! 4. Unpark the waiter with the unparker it took.
 //!
-//! The waiter, once it sees its state changed, locks the slot of the claimed case
-//! before reading it, so it never sees a claim before the message. A waiter that
-//! times out claims itself (`WAITING` to `ABORTED`); if that CAS fails, someone claimed
-//! it first and the operation completed after all.
+//! The waiter parks until its state holds a case number; its Acquire load of that
+//! number makes the message visible. A waiter that times out claims itself (`WAITING`
+//! to `ABORTED`); if that CAS fails, someone claimed it first and the operation
+//! completes after all (the waiter parks on until step 3; the unpark of step 4 comes).
+//!
+//! The records live in the waiter's frame, so the frame must not end while an entry
+//! points at them. Who guarantees that: an entry is only ever read under its channel's
+//! lock, and is in a queue until either a claimer pops it (under the lock) or the
+//! waiter removes it (under the lock) — the waiter removes every entry that may still
+//! be queued before its frame ends ([`Registered`] does it, also when unwinding).
 
-use std::sync::Arc;
+use std::fmt;
+use std::marker::PhantomPinned;
 
-use crate::loom::{AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 
 use goro_sched::Unparker;
 
@@ -29,84 +43,204 @@ use goro_sched::Unparker;
 const WAITING: usize = usize::MAX;
 /// Claimed by the waiter itself: it gave up (timeout).
 const ABORTED: usize = usize::MAX - 1;
+/// A claimer is moving the message.
+const BUSY: usize = usize::MAX - 2;
 
-/// One blocked coroutine or thread.
+/// One blocked coroutine or thread. Lives in its own stack frame (see the module doc).
 #[derive(Debug)]
 pub(crate) struct Waiter {
     state: AtomicUsize,
-    unparker: Unparker,
+    /// A select's waiter (several entries, under several locks): claims need a CAS.
+    select: bool,
+    /// Taken by the claimer in step 3: the claimer owns it from `BUSY` on.
+    unparker: UnsafeCell<Option<Unparker>>,
+    /// Entries point here: it must not move while registered.
+    _pinned: PhantomPinned,
 }
 
 impl Waiter {
-    pub(crate) fn new() -> Arc<Waiter> {
-        Arc::new(Waiter {
-            state: AtomicUsize::new(WAITING),
-            unparker: goro_sched::current_unparker(),
-        })
+    /// The waiter of a single operation: one entry, in one channel.
+    pub(crate) fn single() -> Waiter {
+        Waiter::new(false)
     }
 
-    /// The claimed case, if any.
+    /// The waiter of a select: an entry per case.
+    pub(crate) fn select() -> Waiter {
+        Waiter::new(true)
+    }
+
+    fn new(select: bool) -> Waiter {
+        Waiter {
+            state: AtomicUsize::new(WAITING),
+            select,
+            unparker: UnsafeCell::new(Some(goro_sched::current_unparker())),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// The claimed case, once the claim is complete (its message moved).
     pub(crate) fn claimed(&self) -> Option<usize> {
-        // Acquire: pairs with the AcqRel claim in `Slot::claim`.
+        // Acquire: pairs with the Release store of step 3 in `Entry::claim`.
         match self.state.load(Ordering::Acquire) {
-            WAITING | ABORTED => None,
+            WAITING | ABORTED | BUSY => None,
             case => Some(case),
         }
     }
 
-    /// Gives up waiting. Returns `Err(case)` if the waiter was claimed first.
-    pub(crate) fn abort(&self) -> Result<(), usize> {
-        match self
-            .state
-            .compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Ok(()),
-            Err(case) => Err(case),
+    /// Whether nobody has claimed the waiter and it has not given up.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WAITING
+    }
+
+    /// Gives up waiting, for a single operation's waiter. The caller holds the lock of
+    /// the channel its entry was queued in. Returns `false` if it was claimed first
+    /// (the claim is then complete: claims finish under the same lock).
+    pub(crate) fn abort_locked(&self) -> bool {
+        debug_assert!(!self.select);
+        // No claim can run concurrently (we hold its lock): load and store suffice.
+        if self.state.load(Ordering::Acquire) != WAITING {
+            return false;
         }
+        self.state.store(ABORTED, Ordering::Relaxed);
+        true
+    }
+
+    /// Gives up waiting, for a select's waiter. Returns `false` if it was claimed
+    /// first: the claim then completes, and [`claimed`](Waiter::claimed) will say which
+    /// case.
+    pub(crate) fn abort(&self) -> bool {
+        debug_assert!(self.select);
+        // Acquire on failure: pairs with the claimer's CAS, so we see `BUSY` or a case.
+        self.state
+            .compare_exchange(WAITING, ABORTED, Ordering::Relaxed, Ordering::Acquire)
+            .is_ok()
     }
 }
 
-/// Where a waiting operation's message lives: the value a waiting sender offers, or
-/// the value handed to a waiting receiver.
-#[derive(Debug)]
-pub(crate) struct Slot<T>(Mutex<Option<T>>);
+/// Where a waiting operation's message lives, in the waiter's frame: the value a
+/// waiting sender offers, or the value handed to a waiting receiver.
+pub(crate) struct Slot<T> {
+    value: UnsafeCell<Option<T>>,
+    _pinned: PhantomPinned,
+}
 
 impl<T> Slot<T> {
-    pub(crate) fn new(value: Option<T>) -> Arc<Slot<T>> {
-        Arc::new(Slot(Mutex::new(value)))
+    pub(crate) fn new(value: Option<T>) -> Slot<T> {
+        Slot {
+            value: UnsafeCell::new(value),
+            _pinned: PhantomPinned,
+        }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<T>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// Takes the message out.
+    ///
+    /// # Safety
+    ///
+    /// No claimer may be moving the message: the slot is registered with no channel,
+    /// or its waiter's claim is complete (`claimed()` returned `Some`), or it aborted.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: per the contract, nobody else accesses the slot now.
+        self.value.with_mut(|value| unsafe { (*value).take() })
+    }
+
+    /// Puts a message in.
+    ///
+    /// # Safety
+    ///
+    /// As for [`take`](Slot::take).
+    pub(crate) unsafe fn put(&self, value: Option<T>) {
+        // SAFETY: per the contract, nobody else accesses the slot now.
+        self.value.with_mut(|slot| unsafe { *slot = value })
     }
 }
 
-/// A waiting operation, as queued in a channel.
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
+}
+
+/// A waiting operation, as queued in a channel: pointers into the waiter's frame.
 #[derive(Debug)]
 pub(crate) struct Entry<T> {
-    pub(crate) waiter: Arc<Waiter>,
-    pub(crate) case: usize,
-    pub(crate) slot: Arc<Slot<T>>,
+    waiter: *const Waiter,
+    case: usize,
+    slot: *const Slot<T>,
 }
 
+// SAFETY: an entry is a message handoff point between threads: a claimer on another
+// thread moves a `T` through it (so `T: Send`) and touches the waiter's atomic state
+// and unparker (which are `Send`/`Sync`). The pointers stay valid while the entry is
+// queued, which is all the time anyone holds it (see `Entry::new`).
+unsafe impl<T: Send> Send for Entry<T> {}
+
 impl<T> Entry<T> {
-    /// Steps 1-4 of a claim: if the waiter is still waiting, claim it for this entry,
-    /// let `f` move the message, and wake it. Returns `Err(f)` if it was already
-    /// claimed (a stale entry).
-    pub(crate) fn claim<R, F: FnOnce(&mut Option<T>) -> R>(&self, f: F) -> Result<R, F> {
-        let mut slot = self.slot.lock();
-        // AcqRel: pairs with the Acquire loads in `Waiter::claimed` and `abort`.
-        if self
-            .waiter
-            .state
-            .compare_exchange(WAITING, self.case, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+    /// An entry for case `case` of `waiter`, whose message lives in `slot`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must put the entry in a channel queue (only ever reading or claiming
+    /// it under that channel's lock), and must not let `waiter` or `slot` go away while
+    /// the entry may still be there: before they do, it must take the lock and remove
+    /// the entry, unless the waiter's claim has completed through this very entry (the
+    /// claimer popped it).
+    pub(crate) unsafe fn new(waiter: &Waiter, case: usize, slot: &Slot<T>) -> Entry<T> {
+        Entry { waiter, case, slot }
+    }
+
+    fn waiter(&self) -> &Waiter {
+        // SAFETY: per `Entry::new`, the waiter outlives the entry's time in a queue,
+        // and entries are only used while queued or just popped under the lock.
+        unsafe { &*self.waiter }
+    }
+
+    /// Whether this entry belongs to `waiter`.
+    pub(crate) fn is_for(&self, waiter: &Waiter) -> bool {
+        std::ptr::eq(self.waiter, waiter)
+    }
+
+    /// Whether the entry's waiter is still waiting (a claim through it would succeed,
+    /// unless another claim or an abort comes first).
+    pub(crate) fn is_live(&self) -> bool {
+        self.waiter().is_waiting()
+    }
+
+    /// Steps 1-4 of a claim. The caller holds the lock of the channel this entry was
+    /// just popped from. If the waiter is still waiting, claims it for this entry, lets
+    /// `f` move the message, and wakes it. Returns `Err(f)` if it was already claimed
+    /// or aborted (a stale entry).
+    pub(crate) fn claim<R, F: FnOnce(&mut Option<T>) -> R>(self, f: F) -> Result<R, F> {
+        let waiter = self.waiter();
+        // The waiter's frame (slot and unparker), written before the entry was queued
+        // under the lock we hold, is visible through that lock: Relaxed suffices.
+        let claimed = if waiter.select {
+            waiter
+                .state
+                .compare_exchange(WAITING, BUSY, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        } else {
+            // Alone under our lock (see the module doc): no CAS needed, and no `BUSY`
+            // (nobody can observe the state in between except the waiter itself,
+            // which waits for a case number).
+            waiter.state.load(Ordering::Relaxed) == WAITING
+        };
+        if !claimed {
             return Err(f);
         }
-        let result = f(&mut slot);
-        drop(slot);
-        self.waiter.unparker.unpark();
+        // SAFETY: `BUSY` gives us the slot and the unparker exclusively: the waiter
+        // reads them only after seeing a case number or after aborting, and its abort
+        // CAS fails now. The frame is alive: see `waiter()`.
+        let (result, unparker) = unsafe {
+            let slot = &*self.slot;
+            let result = slot.value.with_mut(|value| f(&mut *value));
+            (result, waiter.unparker.with_mut(|u| (*u).take()))
+        };
+        // Release: the message and the taken unparker happen-before the waiter's
+        // Acquire load in `claimed`. After this store the frame may vanish.
+        waiter.state.store(self.case, Ordering::Release);
+        if let Some(unparker) = unparker {
+            unparker.unpark_owned();
+        }
         Ok(result)
     }
 }

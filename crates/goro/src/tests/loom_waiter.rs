@@ -1,57 +1,153 @@
-//! The claim protocol of a blocked channel operation (chan/waiter.rs), exhaustively:
-//! a receiver waits on two channels at once (a select), two senders try to hand it a
-//! message each, and the receiver's timeout fires, all at the same time. In every
-//! interleaving exactly one of the three wins, the winner's message is in the
-//! receiver's slot for that case, and the loser's message is still with its sender.
+//! The claim protocol of a blocked channel operation (chan/waiter.rs), exhaustively.
+//! Each model's "channel" is a loom mutex around one queued entry; the waiter's records
+//! live in the model's main thread, as they live in a waiting coroutine's frame. loom
+//! checks every access to the slots and the unparker (they are loom cells) for races.
 
-use std::sync::Arc;
+use loom::sync::{Arc, Mutex};
 
 use crate::chan::waiter::{Entry, Slot, Waiter};
 
+/// Waits for the claim to complete, as `wait` does by parking.
+fn claimed_case(waiter: &Waiter) -> usize {
+    loop {
+        if let Some(case) = waiter.claimed() {
+            return case;
+        }
+        loom::thread::yield_now();
+    }
+}
+
+/// A select on two channels: two senders each try to hand the waiting receiver a
+/// message while its timeout fires. In every interleaving exactly one of the three
+/// wins, the winner's message is in the slot of its case, and the loser's message is
+/// still with its sender.
 #[test]
-fn one_claim_wins_and_messages_move_once() {
+fn select_one_claim_wins_and_messages_move_once() {
     loom::model(|| {
-        let waiter = Waiter::new();
-        let entries: Vec<Entry<u32>> = (0..2)
-            .map(|case| Entry {
-                waiter: waiter.clone(),
-                case,
-                slot: Slot::new(None),
+        let waiter = Waiter::select();
+        let slots = [Slot::new(None), Slot::new(None)];
+        let channels: Vec<Arc<Mutex<Option<Entry<u32>>>>> = (0..2)
+            .map(|case| {
+                // SAFETY: the main thread removes any entry still queued (below) before
+                // `waiter` and `slots` go away.
+                let entry = unsafe { Entry::new(&waiter, case, &slots[case]) };
+                Arc::new(Mutex::new(Some(entry)))
             })
             .collect();
-        let slots: Vec<Arc<Slot<u32>>> = entries.iter().map(|e| e.slot.clone()).collect();
-        let senders: Vec<_> = entries
-            .into_iter()
+        let senders: Vec<_> = channels
+            .iter()
             .enumerate()
-            .map(|(case, entry)| {
+            .map(|(case, chan)| {
+                let chan = chan.clone();
                 loom::thread::spawn(move || {
                     let mut message = Some(10 + case as u32);
-                    let delivered = entry.claim(|slot| *slot = message.take()).is_ok();
+                    let mut queue = chan.lock().unwrap();
+                    let delivered = queue
+                        .take()
+                        .is_some_and(|e| e.claim(|slot| *slot = message.take()).is_ok());
+                    drop(queue);
                     (delivered, message)
                 })
             })
             .collect();
-        let timed_out = waiter.abort().is_ok();
+        let won = if waiter.abort() {
+            None
+        } else {
+            Some(claimed_case(&waiter))
+        };
+        // Unregister from both channels, as `Registered` does.
+        for chan in &channels {
+            chan.lock().unwrap().take();
+        }
+        // SAFETY: claimed and complete, or aborted; and unregistered everywhere.
+        let in_slots = [unsafe { slots[0].take() }, unsafe { slots[1].take() }];
         let results: Vec<(bool, Option<u32>)> =
             senders.into_iter().map(|s| s.join().unwrap()).collect();
 
         let winners = results.iter().filter(|(delivered, _)| *delivered).count();
         assert_eq!(
-            winners + usize::from(timed_out),
+            winners + usize::from(won.is_none()),
             1,
             "exactly one wins: {results:?}"
         );
         for (case, (delivered, kept)) in results.iter().enumerate() {
-            let in_slot = *slots[case].lock();
+            let message = Some(10 + case as u32);
             if *delivered {
-                assert_eq!((in_slot, *kept), (Some(10 + case as u32), None));
-                assert_eq!(waiter.claimed(), Some(case));
+                assert_eq!(won, Some(case));
+                assert_eq!((in_slots[case], *kept), (message, None));
             } else {
-                assert_eq!((in_slot, *kept), (None, Some(10 + case as u32)));
+                assert_eq!((in_slots[case], *kept), (None, message));
             }
         }
-        if timed_out {
-            assert_eq!(waiter.claimed(), None);
+    });
+}
+
+/// A single blocked send: a receiver claims it (taking the value) while the sender's
+/// timeout fires and aborts under the channel's lock. Exactly one of the two happens,
+/// and the value ends up in exactly one place.
+#[test]
+fn single_claim_or_abort() {
+    loom::model(|| {
+        let waiter = Waiter::single();
+        let slot = Slot::new(Some(7u32));
+        // SAFETY: the entry is removed (the abort below) or popped by the claim before
+        // `waiter` and `slot` go away.
+        let entry = unsafe { Entry::new(&waiter, 0, &slot) };
+        let chan = Arc::new(Mutex::new(Some(entry)));
+        let receiver = {
+            let chan = chan.clone();
+            loom::thread::spawn(move || {
+                let mut queue = chan.lock().unwrap();
+                queue
+                    .take()
+                    .and_then(|e| e.claim(|slot| slot.take()).ok())
+                    .flatten()
+            })
+        };
+        let aborted = {
+            let mut queue = chan.lock().unwrap();
+            let aborted = waiter.abort_locked();
+            if aborted {
+                queue.take();
+            }
+            aborted
+        };
+        if !aborted {
+            assert_eq!(claimed_case(&waiter), 0);
         }
+        // SAFETY: claimed and complete, or aborted and removed.
+        let kept = unsafe { slot.take() };
+        let received = receiver.join().unwrap();
+        if aborted {
+            assert_eq!((kept, received), (Some(7), None));
+        } else {
+            assert_eq!((kept, received), (None, Some(7)));
+        }
+    });
+}
+
+/// A single blocked receive with no timeout: the waiter takes no lock after queueing
+/// its entry, so only the claim's Release store orders the message before its read.
+#[test]
+fn single_claim_publishes_the_message() {
+    loom::model(|| {
+        let waiter = Waiter::single();
+        let slot = Slot::new(None);
+        // SAFETY: the claim below pops the entry; the waiter reads the slot only after
+        // seeing the claim complete.
+        let entry = unsafe { Entry::new(&waiter, 0, &slot) };
+        let chan = Arc::new(Mutex::new(Some(entry)));
+        let sender = {
+            let chan = chan.clone();
+            loom::thread::spawn(move || {
+                let mut queue = chan.lock().unwrap();
+                let entry = queue.take().expect("queued");
+                assert!(entry.claim(|slot| *slot = Some(5u32)).is_ok());
+            })
+        };
+        assert_eq!(claimed_case(&waiter), 0);
+        // SAFETY: the claim is complete.
+        assert_eq!(unsafe { slot.take() }, Some(5));
+        sender.join().unwrap();
     });
 }
