@@ -44,10 +44,12 @@ pub use select::{
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use goro_sched::Unparker;
 use waiter::{Entry, Slot, Waiter};
 
 /// The channel shared by all its senders and receivers.
@@ -90,14 +92,18 @@ impl<T> Chan<T> {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> Locked<'_, T> {
+        Locked {
+            state: ManuallyDrop::new(self.state.lock().unwrap_or_else(|e| e.into_inner())),
+            wake: None,
+            wake_more: Vec::new(),
+        }
     }
 
     /// Sends without waiting, if possible. `Err(value)` if the caller must wait;
     /// disconnection is reported through `Ok(Err(..))`.
     fn try_send_locked(
-        state: &mut State<T>,
+        state: &mut Locked<'_, T>,
         cap: Option<usize>,
         value: T,
     ) -> Result<Result<(), T>, T> {
@@ -107,7 +113,8 @@ impl<T> Chan<T> {
         // A waiting receiver means the buffer is empty: hand the value over directly.
         let mut value = Some(value);
         while let Some(entry) = state.recvq.pop_front() {
-            if entry.claim(|slot| *slot = value.take()).is_ok() {
+            if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
+                state.wake_later(unparker);
                 return Ok(Ok(()));
             }
         }
@@ -121,17 +128,16 @@ impl<T> Chan<T> {
 
     /// Receives without waiting, if possible. `Err(())` if the caller must wait;
     /// `Ok(None)` means closed and drained.
-    fn try_recv_locked(state: &mut State<T>) -> Result<Option<T>, ()> {
+    fn try_recv_locked(state: &mut Locked<'_, T>) -> Result<Option<T>, ()> {
         if let Some(value) = state.buf.pop_front() {
             // Room in the buffer: the longest-waiting sender's value moves in.
             while let Some(entry) = state.sendq.pop_front() {
                 let buf = &mut state.buf;
-                if entry
-                    .claim(|slot| {
-                        buf.push_back(slot.take().expect("a waiting sender's slot is full"))
-                    })
-                    .is_ok()
-                {
+                let claim = entry.claim(|slot| {
+                    buf.push_back(slot.take().expect("a waiting sender's slot is full"))
+                });
+                if let Ok(((), unparker)) = claim {
+                    state.wake_later(unparker);
                     break;
                 }
             }
@@ -139,7 +145,8 @@ impl<T> Chan<T> {
         }
         // Empty buffer (or a rendezvous): take straight from a waiting sender.
         while let Some(entry) = state.sendq.pop_front() {
-            if let Ok(value) = entry.claim(|slot| slot.take()) {
+            if let Ok((value, unparker)) = entry.claim(|slot| slot.take()) {
+                state.wake_later(unparker);
                 return Ok(Some(value.expect("a waiting sender's slot is full")));
             }
         }
@@ -226,9 +233,66 @@ impl<T> Chan<T> {
         true
     }
 
-    fn release_waiters(state: &mut State<T>) {
-        for entry in state.recvq.drain(..).chain(state.sendq.drain(..)) {
-            let _ = entry.claim(|_| ());
+    fn release_waiters(state: &mut Locked<'_, T>) {
+        let queues: &mut State<T> = state;
+        let entries: Vec<Entry<T>> = queues
+            .recvq
+            .drain(..)
+            .chain(queues.sendq.drain(..))
+            .collect();
+        for entry in entries {
+            if let Ok(((), unparker)) = entry.claim(|_| ()) {
+                state.wake_later(unparker);
+            }
+        }
+    }
+}
+
+/// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
+/// after the mutex is released (step 4 of a claim, see waiter.rs).
+struct Locked<'a, T> {
+    state: ManuallyDrop<MutexGuard<'a, State<T>>>,
+    /// The common case: one waiter to wake.
+    wake: Option<Unparker>,
+    /// Closing wakes every waiter.
+    wake_more: Vec<Unparker>,
+}
+
+impl<T> Locked<'_, T> {
+    fn wake_later(&mut self, unparker: Option<Unparker>) {
+        let Some(unparker) = unparker else { return };
+        match self.wake {
+            None => self.wake = Some(unparker),
+            Some(_) => self.wake_more.push(unparker),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Locked<'_, T> {
+    type Target = State<T>;
+
+    fn deref(&self) -> &State<T> {
+        &self.state
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.state
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `state` is not used again: this is the guard's last act.
+        unsafe { ManuallyDrop::drop(&mut self.state) };
+        if let Some(unparker) = self.wake.take() {
+            unparker.unpark_owned();
+        }
+        if !self.wake_more.is_empty() {
+            for unparker in self.wake_more.drain(..) {
+                unparker.unpark_owned();
+            }
         }
     }
 }
@@ -260,7 +324,7 @@ impl<T> Queued<'_, T> {
         true
     }
 
-    fn remove(&self, state: &mut State<T>) {
+    fn remove(&self, state: &mut Locked<'_, T>) {
         let queue = match self.queue {
             Queue::Send => &mut state.sendq,
             Queue::Recv => &mut state.recvq,
@@ -640,8 +704,11 @@ impl<T> Drop for Receiver<T> {
             let mut state = self.chan.lock();
             state.no_receivers = true;
             // Waiting senders get their values back; nobody will ever take them.
-            for entry in state.sendq.drain(..) {
-                let _ = entry.claim(|_| ());
+            let entries: Vec<Entry<T>> = state.sendq.drain(..).collect();
+            for entry in entries {
+                if let Ok(((), unparker)) = entry.claim(|_| ()) {
+                    state.wake_later(unparker);
+                }
             }
         }
     }

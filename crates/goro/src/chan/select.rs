@@ -302,11 +302,8 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
             }
         } else {
             // 4. Wait for a claim (or time out, which aborts the waiter).
-            let won = wait(&waiter, deadline, || waiter.abort());
-            if won.is_none() {
-                return None;
-            }
-            won
+            // (Timed out: `?` returns, and `registered` unregisters every case.)
+            Some(wait(&waiter, deadline, || waiter.abort())?)
         };
         drop(registered);
         if let Some(i) = won {

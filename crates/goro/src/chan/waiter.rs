@@ -19,7 +19,7 @@
 //! 3. Take the waiter's unparker, then store the entry's case number as the state
 //!    (Release). From this store on the waiter may return and its frame vanish: the
 //!    claimer touches the record no more.
-//! 4. Unpark the waiter with the unparker it took.
+//! 4. Release the lock, then unpark the waiter with the unparker it took.
 //!
 //! The waiter parks until its state holds a case number; its Acquire load of that
 //! number makes the message visible. A waiter that times out claims itself (`WAITING`
@@ -205,11 +205,17 @@ impl<T> Entry<T> {
         self.waiter().is_waiting()
     }
 
-    /// Steps 1-4 of a claim. The caller holds the lock of the channel this entry was
-    /// just popped from. If the waiter is still waiting, claims it for this entry, lets
-    /// `f` move the message, and wakes it. Returns `Err(f)` if it was already claimed
-    /// or aborted (a stale entry).
-    pub(crate) fn claim<R, F: FnOnce(&mut Option<T>) -> R>(self, f: F) -> Result<R, F> {
+    /// Steps 1-3 of a claim. The caller holds the lock of the channel this entry was
+    /// just popped from. If the waiter is still waiting, claims it for this entry and
+    /// lets `f` move the message. Returns `f`'s result and the waiter's unparker, for
+    /// step 4, which the caller does once it has released the lock (as Go's channels
+    /// ready the woken goroutine after unlocking: the lock is held for less time, and
+    /// never across a wakeup that may be a system call). Returns `Err(f)` if it was
+    /// already claimed or aborted (a stale entry).
+    pub(crate) fn claim<R, F: FnOnce(&mut Option<T>) -> R>(
+        self,
+        f: F,
+    ) -> Result<(R, Option<Unparker>), F> {
         let waiter = self.waiter();
         // The waiter's frame (slot and unparker), written before the entry was queued
         // under the lock we hold, is visible through that lock: Relaxed suffices.
@@ -238,9 +244,6 @@ impl<T> Entry<T> {
         // Release: the message and the taken unparker happen-before the waiter's
         // Acquire load in `claimed`. After this store the frame may vanish.
         waiter.state.store(self.case, Ordering::Release);
-        if let Some(unparker) = unparker {
-            unparker.unpark_owned();
-        }
-        Ok(result)
+        Ok((result, unparker))
     }
 }

@@ -42,10 +42,14 @@ fn select_one_claim_wins_and_messages_move_once() {
                 loom::thread::spawn(move || {
                     let mut message = Some(10 + case as u32);
                     let mut queue = chan.lock().unwrap();
-                    let delivered = queue
+                    let claim = queue
                         .take()
-                        .is_some_and(|e| e.claim(|slot| *slot = message.take()).is_ok());
-                    drop(queue);
+                        .and_then(|e| e.claim(|slot| *slot = message.take()).ok());
+                    drop(queue); // step 4: wake after unlocking
+                    let delivered = claim.is_some();
+                    if let Some(((), Some(unparker))) = claim {
+                        unparker.unpark_owned();
+                    }
                     (delivered, message)
                 })
             })
@@ -101,7 +105,7 @@ fn single_claim_or_abort() {
                 queue
                     .take()
                     .and_then(|e| e.claim(|slot| slot.take()).ok())
-                    .flatten()
+                    .and_then(|(value, _unparker)| value)
             })
         };
         let aborted = {
