@@ -12,7 +12,9 @@
 //! thread (its home) unless the runtime was configured with
 //! [`Config::allow_migration`]. A monitor thread (sysmon.rs) keeps the runtime moving
 //! when a worker is stuck in one G. [`blocking`] runs known-blocking code on a separate
-//! pool.
+//! pool. The poller (poll.rs, public side in [`io`]) parks coroutines on file
+//! descriptors: an epoll set that idle workers block in and busy workers check now and
+//! then.
 //!
 //! This crate is the engine; the `goro` crate is the user-facing API built on it
 //! (`go!`, `JoinHandle`, channels, sync, net).
@@ -32,15 +34,16 @@
 
 mod blocking;
 mod config;
+pub mod io;
 mod loom;
 mod park;
+mod poll;
 mod sysmon;
 mod task;
 mod timer;
 mod worker;
 
 use std::fmt;
-use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::thread;
@@ -124,7 +127,7 @@ pub struct SpawnOptions {
 ///   stack size is.
 /// - `OutOfMemory` if the kernel's mapping budget for stacks is exhausted; the message
 ///   names `vm.max_map_count`.
-pub fn spawn<F, T>(options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
+pub fn spawn<F, T>(options: SpawnOptions, f: F) -> std::io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

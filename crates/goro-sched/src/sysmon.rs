@@ -17,7 +17,11 @@
 //! 3. Fires timers that are overdue by more than `LATE` on workers that are not firing
 //!    them (stuck, or retired): firing only makes coroutines runnable elsewhere or queues
 //!    them for their home.
-//! 4. Every 100 ms, trims the stack pool's shared free list.
+//! 4. Polls for I/O without blocking if descriptors are registered and nobody has polled
+//!    for `POLL_LATE` (10 ms) nor owns the poller: every worker is busy in long
+//!    coroutines, so nobody else delivers I/O (Go's sysmon does the same). The coroutines
+//!    it wakes go to their home workers' queues.
+//! 5. Every 100 ms, trims the stack pool's shared free list.
 //!
 //! It sleeps 1 ms between rounds while any coroutine runs, backing off to 10 ms when
 //! the runtime is idle.
@@ -30,6 +34,7 @@ use crate::worker::Runtime;
 const STUCK: Duration = Duration::from_millis(10);
 const LATE: u64 = 2_000_000; // ns
 const TRIM_EVERY: Duration = Duration::from_millis(100);
+const POLL_LATE: Duration = Duration::from_millis(10);
 
 pub(crate) fn start(rt: &'static Runtime) {
     thread::Builder::new()
@@ -82,6 +87,11 @@ fn run(rt: &'static Runtime) {
             let timers = rt.timers(index);
             if timers.next().saturating_add(LATE) <= now_ns {
                 timers.fire_due(now_ns);
+            }
+        }
+        if let Some(poller) = crate::poll::active() {
+            if !poller.is_owned() && poller.since_last_poll() >= POLL_LATE {
+                poller.poll(Some(Duration::ZERO), false);
             }
         }
         if now.duration_since(last_trim) >= TRIM_EVERY {

@@ -69,6 +69,29 @@
 //! sees the work. A G sent to a specific worker's inbox (a started G woken by another
 //! thread) needs that worker: the sender pushes, fences, and unparks it if its
 //! `sleeping` flag was set (`send_home`), the same pattern with one sleeper.
+//!
+//! # The poller in the idle path
+//!
+//! Coroutines waiting on file descriptors are woken by the poller (poll.rs, whose header
+//! has the registration protocol). Who runs it:
+//! 1. In step 4 above, a worker whose nearest timer is at least `MIN_POLL_SLEEP` away,
+//!    while any descriptor is registered, tries to become the poller's *owner* (one at a
+//!    time). The owner sets its `polling` flag (SeqCst), rechecks `sleeping`, and sleeps
+//!    in `epoll_wait` instead of `thread::park`, with its nearest timer as the timeout.
+//!    When the poll woke coroutines that this worker (or a thief) can run, it leaves the
+//!    idle list and runs them; otherwise it polls again while `sleeping` stays set.
+//! 2. Waking a worker (`Shared::wake`) clears `sleeping` (SeqCst) and then, if the worker
+//!    is `polling`, writes the poller's eventfd rather than unparking the thread. Against
+//!    step 1 this is the same Dekker pattern as the idle protocol: the owner either sees
+//!    `sleeping` cleared and does not block, or the waker sees `polling` and interrupts
+//!    `epoll_wait`. `wake_idle` prefers an idle worker that is not polling, so the
+//!    poller stays with a sleeper while there are others to wake.
+//! 3. Busy workers poll without blocking every `POLL_CHECK` rounds, and before they try
+//!    to steal, whenever nobody owns the poller: when every worker is busy, I/O is still
+//!    delivered. The monitor polls if nobody has for 10 ms (sysmon.rs).
+//! 4. Polling only unparks: a woken coroutine is queued for its home worker like any
+//!    other unpark (onto this worker's `next` if it is home here), and runs from a run
+//!    queue, never on the polling thread's stack in the middle of the poll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -85,6 +108,7 @@ use crate::blocking::BlockingPool;
 use crate::config::{Config, ConfigError};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::park::Unparker;
+use crate::poll;
 use crate::task::{self, Body, Task};
 use crate::timer::{self, Action, TimerHandle, Timers};
 
@@ -96,6 +120,11 @@ const GLOBAL_CHECK: u64 = 61;
 const FAIR_CHECK: u64 = 7;
 /// Every this many rounds, a busy worker checks its timers.
 const TIMER_CHECK: u64 = 8;
+/// Every this many rounds, a busy worker polls for I/O if nobody owns the poller.
+const POLL_CHECK: u64 = 31;
+/// An idle worker whose nearest timer is closer than this sleeps in `thread::park`
+/// (nanosecond timeouts) rather than in `epoll_wait` (whole milliseconds).
+const MIN_POLL_SLEEP: Duration = Duration::from_millis(1);
 /// Spare workers the monitor may add beyond the configured count.
 const MAX_SPARES: usize = 256;
 /// How long a worker out of work looks for its own before it sleeps.
@@ -128,6 +157,9 @@ struct Shared {
     next: AtomicPtr<Task>,
     /// Set while the worker is (about to be) asleep; whoever clears it unparks it.
     sleeping: AtomicBool,
+    /// Set while the worker owns the poller and may be blocked in `epoll_wait`: whoever
+    /// clears `sleeping` then wakes it through the poller's eventfd.
+    polling: AtomicBool,
     thread: Mutex<Option<Thread>>,
     pub(crate) timers: Timers,
     /// Incremented before and after each resume: odd while a coroutine runs. The
@@ -357,6 +389,7 @@ impl Runtime {
                 inbox: Injector::new(),
                 next: AtomicPtr::new(ptr::null_mut()),
                 sleeping: AtomicBool::new(false),
+                polling: AtomicBool::new(false),
                 thread: Mutex::new(None),
                 timers: Timers::new(),
                 tick: AtomicU64::new(0),
@@ -467,7 +500,14 @@ impl Runtime {
             }
             let victim = {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let victim = idle.pop();
+                // Leave the poller's owner in `epoll_wait` if another worker sleeps.
+                let victim = match idle
+                    .iter()
+                    .rposition(|&i| !self.workers[i].polling.load(Ordering::Relaxed))
+                {
+                    Some(pos) => Some(idle.swap_remove(pos)),
+                    None => idle.pop(),
+                };
                 if victim.is_some() {
                     self.npidle.fetch_sub(1, Ordering::SeqCst);
                 }
@@ -587,7 +627,13 @@ impl Shared {
 
     fn wake(&self) {
         if self.sleeping.swap(false, Ordering::SeqCst) {
-            if let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner()) {
+            // SeqCst: pairs with the owner's store of `polling` before it rechecks
+            // `sleeping` (see "The poller in the idle path").
+            if self.polling.load(Ordering::SeqCst) {
+                if let Some(poller) = poll::get() {
+                    poller.wake();
+                }
+            } else if let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner()) {
                 thread.unpark();
             }
         }
@@ -865,6 +911,9 @@ impl Local {
             if round % TIMER_CHECK == 0 {
                 self.run_timers();
             }
+            if round % POLL_CHECK == 0 {
+                poll::poll_now();
+            }
             if round % FAIR_CHECK == 0 {
                 // A pair of coroutines waking each other keeps `next` and `home` busy
                 // forever; the lower queues get a turn now and then regardless.
@@ -901,6 +950,9 @@ impl Local {
                 return Some(task);
             }
             if self.run_timers() {
+                continue;
+            }
+            if poll::poll_now() > 0 && self.has_own_work() {
                 continue;
             }
             if let Some(task) = self.steal() {
@@ -1055,22 +1107,55 @@ impl Local {
             return true;
         }
         self.trim_stacks();
-        // 4. Sleep until woken or the nearest timer.
+        // 4. Sleep until woken or the nearest timer: in the poller if we can own it.
         while shared.sleeping.load(Ordering::Acquire) {
             let next = shared.timers.next();
-            if next == timer::NONE {
-                thread::park();
+            let timeout = if next == timer::NONE {
+                None
             } else {
                 let deadline = rt.instant(next);
                 let now = Instant::now();
                 if deadline <= now {
                     break;
                 }
-                thread::park_timeout(deadline - now);
+                Some(deadline - now)
+            };
+            match self.poll_idle(timeout) {
+                Some(true) => break,
+                Some(false) => {}
+                None => match timeout {
+                    None => thread::park(),
+                    Some(timeout) => thread::park_timeout(timeout),
+                },
             }
         }
         self.leave_idle();
         true
+    }
+
+    /// Step 1 of "The poller in the idle path": sleeps in `epoll_wait` for up to
+    /// `timeout` if there is I/O to wait for and nobody else owns the poller. `None` if
+    /// it did not poll; else whether it found work to leave the idle list for.
+    fn poll_idle(&self, timeout: Option<Duration>) -> Option<bool> {
+        if timeout.is_some_and(|t| t < MIN_POLL_SLEEP) {
+            return None;
+        }
+        let poller = poll::active()?;
+        if !poller.try_own() {
+            return None;
+        }
+        let shared = self.shared();
+        shared.polling.store(true, Ordering::SeqCst);
+        // SeqCst: pairs with the waker's swap of `sleeping` in `Shared::wake`.
+        let woke = if shared.sleeping.load(Ordering::SeqCst) {
+            poller.poll(timeout, true)
+        } else {
+            Some(0)
+        };
+        shared.polling.store(false, Ordering::SeqCst);
+        poller.release();
+        let woke = woke?;
+        Some(woke > 0 && (self.has_own_work() || self.rt.has_stealable_work()))
     }
 
     /// Takes this worker off the idle list after a sleep (or a recheck that found
