@@ -273,6 +273,8 @@ impl<T: AsFd> Registered<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
+    /// A regular file, which epoll does not take, is always ready (as `poll(2)` says).
+    ///
     /// # Errors
     ///
     /// - [`io::ErrorKind::TimedOut`] at `deadline`.
@@ -290,7 +292,12 @@ impl<T: AsFd> Registered<T> {
             if registered && !self.reg.is_closed() && ready_now(fd, interest)? {
                 return Ok(());
             }
-            self.reg.register(fd)?.wait(dir, snapshot, deadline)
+            match self.reg.register(fd) {
+                Ok(record) => record.wait(dir, snapshot, deadline),
+                // epoll refuses regular files; poll(2) calls them always ready.
+                Err(e) if e.raw_os_error() == Some(Errno::EPERM as i32) => Wake::Ready,
+                Err(e) => return Err(e),
+            }
         } else {
             poll_thread(Some(&self.reg), fd, interest, deadline)?
         };
@@ -431,7 +438,8 @@ where
 /// and removes it after: two `epoll_ctl` calls per wait, and nothing to clean up when the
 /// owner later closes the descriptor. If the descriptor is already in the set (it
 /// belongs to a [`Registered`]), a duplicate of it is registered instead. For a loop of
-/// waits on one descriptor, [`Registered`] is cheaper.
+/// waits on one descriptor, [`Registered`] is cheaper. A regular file is always ready,
+/// as `poll(2)` says.
 ///
 /// # Examples
 ///

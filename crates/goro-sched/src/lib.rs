@@ -340,6 +340,8 @@ pub struct Stats {
     pub timers: usize,
     /// Threads in the blocking pool.
     pub blocking_threads: usize,
+    /// File descriptors registered with the poller.
+    pub registered_fds: usize,
 }
 
 /// A snapshot of the runtime, or all zeros if it has not started.

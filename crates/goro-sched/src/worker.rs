@@ -609,6 +609,7 @@ impl Runtime {
             idle_workers: self.npidle.load(Ordering::Relaxed),
             timers,
             blocking_threads: self.blocking.threads(),
+            registered_fds: crate::io::registered(),
         }
     }
 }

@@ -3,9 +3,9 @@
 //! `go!(|| ...)` starts a *coroutine*: a function with its own small stack (64 KiB of
 //! address space, of which a parked coroutine typically uses one 4 KiB page) that runs
 //! on a few worker threads shared by all coroutines. A coroutine can block, on a
-//! `join`, a `sleep` (and, in later releases, channels, locks and sockets), in plain
-//! straight-line code: blocking parks it and its worker runs the next one. A million
-//! coroutines are fine.
+//! `join`, a `sleep`, a channel, a lock, a socket ([`net`]) or any file descriptor
+//! ([`io`]), in plain straight-line code: blocking parks it and its worker runs the next
+//! one. A million coroutines are fine.
 //!
 //! # Examples
 //!
@@ -41,7 +41,9 @@
 //! the process, and every coroutine with it, as in Go.
 
 pub mod chan;
+pub mod io;
 mod loom;
+pub mod net;
 pub mod runtime;
 mod select_macro;
 pub mod sync;
@@ -51,7 +53,6 @@ pub mod time;
 mod tests;
 
 use std::fmt;
-use std::io;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -182,7 +183,7 @@ impl Builder {
     ///   runtime's environment configuration is invalid (the message names the setting).
     /// - `OutOfMemory`: the stack-mapping budget is exhausted (on kernels without
     ///   `MADV_GUARD_INSTALL`); the message names `vm.max_map_count`.
-    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    pub fn spawn<F, T>(self, f: F) -> std::io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -378,6 +379,9 @@ pub struct Stats {
     pub idle_workers: usize,
     /// Threads in the pool behind [`blocking`].
     pub blocking_threads: usize,
+    /// File descriptors registered with the poller: goro sockets (and
+    /// [`io::Registered`] objects) a coroutine has waited on, not yet dropped.
+    pub registered_fds: usize,
     /// Address space reserved for stacks, in bytes (committed only as touched).
     pub stack_bytes_reserved: usize,
     /// Kernel mappings used for stacks.
@@ -410,6 +414,7 @@ pub fn stats() -> Stats {
         workers: sched.workers,
         idle_workers: sched.idle_workers,
         blocking_threads: sched.blocking_threads,
+        registered_fds: sched.registered_fds,
         stack_bytes_reserved: stack.map_or(0, |s| s.bytes_reserved),
         stack_mappings: stack.map_or(0, |s| s.mappings),
         stack_guard: stack.map_or("none", |s| s.guard.name()),
