@@ -14,6 +14,9 @@
 //	              make(chan int, 128), 4 consumers drain it; nanoseconds.
 //	serve mutex   "<iters> <batch>": 100 goroutines each do iters*batch
 //	              Lock/increment/Unlock on one sync.Mutex; nanoseconds.
+//	serve echo    "<iters> <trips>": 64 TCP connections over loopback (TCP_NODELAY),
+//	              a server goroutine per connection echoing, a client goroutine per
+//	              connection doing iters*trips round trips of 64 bytes; nanoseconds.
 //	spawn N       one-shot: N goroutines spawned + waited for, once cold and 5 more times;
 //	              prints ns/goroutine.
 //	yield N       one-shot: N Gosched calls; prints ns/call.
@@ -21,13 +24,18 @@
 //	              "parked=N rss_before=B rss_after=B release_ms=MS" (RSS from
 //	              /proc/self/statm), then closes the channel and waits for all.
 //
+// (echo is benches/echo.rs's shape.)
+//
 // benches/go/run.sh runs the one-shots; the Rust benches build this file themselves
 // (into target/go-bench) and talk to `serve`.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"sort"
@@ -261,8 +269,10 @@ func serve(what string) {
 			d = mpmc(iters * batch)
 		case "mutex":
 			d = mutex(iters * batch)
+		case "echo":
+			d = echo(iters * batch)
 		default:
-			panic("serve spawn|yield|pingpong|ring|mpmc|mutex")
+			panic("serve spawn|yield|pingpong|ring|mpmc|mutex|echo")
 		}
 		fmt.Println(d.Nanoseconds())
 	}
@@ -287,7 +297,7 @@ func oneShot(what string, n int) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex | spawn N | yield N | rss N")
+		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex|echo | spawn N | yield N | rss N")
 		os.Exit(2)
 	}
 	if os.Args[1] == "serve" {
@@ -307,4 +317,67 @@ func main() {
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+func echo(trips int) time.Duration {
+	const conns, size = 64, 64
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	start := time.Now()
+	var servers sync.WaitGroup
+	servers.Add(conns)
+	go func() {
+		for i := 0; i < conns; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				panic(err)
+			}
+			c.(*net.TCPConn).SetNoDelay(true)
+			go func(c net.Conn) {
+				defer servers.Done()
+				defer c.Close()
+				buf := make([]byte, size)
+				for t := 0; t < trips; t++ {
+					if _, err := io.ReadFull(c, buf); err != nil {
+						panic(err)
+					}
+					if _, err := c.Write(buf); err != nil {
+						panic(err)
+					}
+				}
+			}(c)
+		}
+	}()
+	var clients sync.WaitGroup
+	clients.Add(conns)
+	for i := 0; i < conns; i++ {
+		go func(i int) {
+			defer clients.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				panic(err)
+			}
+			defer c.Close()
+			c.(*net.TCPConn).SetNoDelay(true)
+			sent := bytes.Repeat([]byte{byte(i)}, size)
+			got := make([]byte, size)
+			for t := 0; t < trips; t++ {
+				if _, err := c.Write(sent); err != nil {
+					panic(err)
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					panic(err)
+				}
+			}
+			if !bytes.Equal(sent, got) {
+				panic("echo: the reply differs")
+			}
+		}(i)
+	}
+	clients.Wait()
+	servers.Wait()
+	return time.Since(start)
 }
