@@ -216,7 +216,60 @@ impl<T: AsFd> Registered<T> {
         &self,
         interest: Interest,
         deadline: Option<Instant>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.run(interest, deadline, op, |_| false)
+    }
+
+    /// [`io`](Registered::io) for a read from (or write to) a byte stream where moving
+    /// fewer bytes than asked for means the kernel's buffer is now empty (or full), as
+    /// on a TCP socket: `op` returns the bytes moved, `len` is how many it asked for.
+    /// After such a short transfer, the next call waits for readiness before it tries,
+    /// saving the system call that would only have said `WouldBlock` (tokio does the
+    /// same).
+    ///
+    /// Not for descriptors that may return less while more is buffered: a datagram
+    /// socket, a terminal, a Unix socket that may carry file descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use goro_sched::io::{Interest, Registered};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let server = Registered::new(listener.accept()?.0)?;
+    /// let h = goro_sched::spawn(Default::default(), move || {
+    ///     let mut buf = [0; 64];
+    ///     server.io_stream(Interest::Readable, None, buf.len(), |mut s| s.read(&mut buf))
+    /// })?;
+    /// client.write_all(b"abc")?;
+    /// assert_eq!(h.join().unwrap()?, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`io`](Registered::io).
+    pub fn io_stream(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.run(interest, deadline, op, |&n| n > 0 && n < len)
+    }
+
+    /// The loop behind `io` and `io_stream`: `exhausted` says whether a result left the
+    /// direction without readiness (step "skip" below).
+    fn run<R>(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        exhausted: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         let io = self.get_ref();
         let dir = interest.dir();
@@ -235,8 +288,24 @@ impl<T: AsFd> Registered<T> {
             }
         }
         loop {
-            let snapshot = self.reg.tick(dir);
-            match op(io) {
+            let record = self.reg.record();
+            let (snapshot, hup) = record.map_or((0, false), |(_, record)| record.snapshot(dir));
+            // Skip: a short transfer since the last event left the buffer empty (or
+            // full); data (or room) that comes after it makes a new edge, which ticks
+            // past `snapshot`, so wait for that first. Not after a hang-up or an error:
+            // end of file and errors stay to be read without a new edge.
+            let result = if record.is_some() && !hup && self.reg.exhausted_at(dir) == snapshot {
+                Err(io::Error::from_raw_os_error(Errno::EAGAIN as i32))
+            } else {
+                op(io)
+            };
+            match result {
+                Ok(r) => {
+                    if record.is_some() && exhausted(&r) {
+                        self.reg.set_exhausted_at(dir, snapshot);
+                    }
+                    return Ok(r);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(e);
@@ -616,11 +685,17 @@ fn poll_thread(
     }
 }
 
+/// Never equal to a tick (ticks are multiples of 8).
+const NOT_EXHAUSTED: u64 = u64::MAX;
+
 /// The registration behind a [`Registered`]: its record once it joined the epoll set,
 /// and the plain threads waiting in `poll(2)` for `deregister` to interrupt.
 struct Registration {
     /// 0 until registered; then the record's index + 1 (the record never changes).
     index: AtomicU64,
+    /// Per direction: the tick seen before the last short transfer (see
+    /// `Registered::io_stream`), or `NOT_EXHAUSTED`.
+    exhausted: [AtomicU64; 2],
     closed: AtomicBool,
     /// Serializes registering and deregistering; holds the eventfds of plain threads
     /// that wait.
@@ -631,6 +706,7 @@ impl Registration {
     fn new() -> Registration {
         Registration {
             index: AtomicU64::new(0),
+            exhausted: [AtomicU64::new(NOT_EXHAUSTED), AtomicU64::new(NOT_EXHAUSTED)],
             closed: AtomicBool::new(false),
             inner: Mutex::new(Vec::new()),
         }
@@ -652,6 +728,14 @@ impl Registration {
                 ))
             }
         }
+    }
+
+    fn exhausted_at(&self, dir: usize) -> u64 {
+        self.exhausted[dir].load(Ordering::Relaxed)
+    }
+
+    fn set_exhausted_at(&self, dir: usize, tick: u64) {
+        self.exhausted[dir].store(tick, Ordering::Relaxed);
     }
 
     fn is_registered(&self) -> bool {

@@ -29,7 +29,7 @@
 //! # The hard problem: edge-triggered readiness without lost wakeups
 //!
 //! An edge-triggered epoll reports a descriptor once per change; a wakeup missed is never
-//! repeated. Each direction of a record has one atomic word: `tick << 2 | CLOSED |
+//! repeated. Each direction of a record has one atomic word: `tick << 3 | HUP | CLOSED |
 //! WAITERS`. An I/O operation (`io::Registered::io`) runs:
 //! 1. Read the tick (the *snapshot*).
 //! 2. Try the system call. Done unless it fails with `WouldBlock`.
@@ -91,11 +91,21 @@ const EVENTS: usize = 128;
 pub(crate) const READ: usize = 0;
 pub(crate) const WRITE: usize = 1;
 
-/// A direction word: `tick << 2 | CLOSED | WAITERS`.
+/// A direction word: `tick << 3 | HUP | CLOSED | WAITERS`.
 const WAITERS: u64 = 1;
 const CLOSED: u64 = 2;
-const TICK: u64 = 4;
-const TICKS: u64 = !(WAITERS | CLOSED);
+/// Sticky: an event for the direction reported a hang-up or an error (the peer's
+/// shutdown, a reset), a state that later calls keep reporting without a new edge.
+const HUP: u64 = 4;
+const TICK: u64 = 8;
+const TICKS: u64 = !(WAITERS | CLOSED | HUP);
+
+/// Events after which the read side stays ready: end of file, hang-up, error.
+const READ_HUP: EpollFlags = EpollFlags::EPOLLRDHUP
+    .union(EpollFlags::EPOLLHUP)
+    .union(EpollFlags::EPOLLERR);
+/// Events after which the write side stays ready: hang-up, error.
+const WRITE_HUP: EpollFlags = EpollFlags::EPOLLHUP.union(EpollFlags::EPOLLERR);
 
 /// Events that make a reader retry: data, the peer's shutdown, a hang-up or an error
 /// (the retried system call reports which).
@@ -279,10 +289,10 @@ fn fire(token: u64, flags: EpollFlags) -> usize {
     }
     let mut woke = 0;
     if flags.intersects(READ_EVENTS) {
-        woke += record.fire(READ);
+        woke += record.fire(READ, flags.intersects(READ_HUP));
     }
     if flags.intersects(WRITE_EVENTS) {
-        woke += record.fire(WRITE);
+        woke += record.fire(WRITE, flags.intersects(WRITE_HUP));
     }
     woke
 }
@@ -302,7 +312,7 @@ pub(crate) enum Wake {
 pub(crate) struct Record {
     /// Bumped when the record is released; the high half of its tokens.
     generation: AtomicU32,
-    /// Per direction: `tick << 2 | CLOSED | WAITERS`.
+    /// Per direction: `tick << 3 | HUP | CLOSED | WAITERS`.
     dirs: [AtomicU64; 2],
     waiters: Mutex<[Waiters; 2]>,
 }
@@ -377,13 +387,24 @@ impl Record {
 
     /// The direction's tick, for a snapshot taken before a system call.
     pub(crate) fn tick(&self, dir: usize) -> u64 {
-        // Acquire: pairs with the AcqRel add in `fire`, though only the order of the
-        // word's own modifications matters to the protocol.
-        self.dirs[dir].load(Ordering::Acquire) & TICKS
+        self.snapshot(dir).0
     }
 
-    /// One event for direction `dir`: step "event" of the module docs.
-    fn fire(&self, dir: usize) -> usize {
+    /// The direction's tick, and whether it has seen a hang-up or error (`HUP`).
+    pub(crate) fn snapshot(&self, dir: usize) -> (u64, bool) {
+        // Acquire: pairs with the AcqRel add in `fire`, though only the order of the
+        // word's own modifications matters to the protocol.
+        let word = self.dirs[dir].load(Ordering::Acquire);
+        (word & TICKS, word & HUP != 0)
+    }
+
+    /// One event for direction `dir`: step "event" of the module docs. `hup`: the event
+    /// reported a hang-up or an error, which stays (set before the tick, so whoever
+    /// sees the tick sees it too).
+    fn fire(&self, dir: usize, hup: bool) -> usize {
+        if hup {
+            self.dirs[dir].fetch_or(HUP, Ordering::AcqRel);
+        }
         let old = self.dirs[dir].fetch_add(TICK, Ordering::AcqRel);
         if old & WAITERS == 0 {
             return 0;

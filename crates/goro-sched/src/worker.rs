@@ -1155,7 +1155,13 @@ impl Local {
         };
         shared.polling.store(false, Ordering::SeqCst);
         poller.release();
-        let woke = woke?;
+        let Some(woke) = woke else {
+            // epoll_wait failed (it cannot, with a valid epoll fd and buffer): do not
+            // spin on it. A waker that saw `polling` wrote the eventfd instead of
+            // unparking us, so sleep briefly rather than until unparked.
+            thread::park_timeout(MIN_POLL_SLEEP);
+            return Some(false);
+        };
         Some(woke > 0 && (self.has_own_work() || self.rt.has_stealable_work()))
     }
 

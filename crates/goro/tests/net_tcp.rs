@@ -214,6 +214,28 @@ fn half_close_is_end_of_file_for_the_peer() {
 }
 
 #[test]
+fn end_of_file_right_after_a_short_read_is_seen() {
+    // The data and the FIN arrive together, before the reader looks: one edge for
+    // both. The short read must not make the next read wait for another edge.
+    for _ in 0..20 {
+        let (client, mut server) = pair();
+        let reader = goro::go!(move || -> io::Result<(usize, usize)> {
+            let mut buf = [0; 64];
+            let first = (&client).read(&mut buf)?; // parks: registers, then reads "abc"
+            goro::sleep(Duration::from_millis(2)); // let the FIN's edge come and go
+            let second = (&client).read(&mut buf)?;
+            Ok((first, second))
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        server.write_all(b"abc").unwrap();
+        drop(server);
+        let (first, second) = reader.join().unwrap().unwrap();
+        assert_eq!(first, 3);
+        assert_eq!(second, 0);
+    }
+}
+
+#[test]
 fn a_peer_that_resets_mid_stream_gives_an_error() {
     let (listener, addr) = listener();
     let server = goro::go!(move || -> io::Result<()> {

@@ -115,6 +115,35 @@ impl<T: AsFd> Socket<T> {
         self.run(Interest::Writable, timeout, op)
     }
 
+    /// `read` for a byte stream where a short read means the receive queue is empty
+    /// (TCP): `len` is how many bytes `op` asks for. See `Registered::io_stream`.
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.options.nonblocking.load(Ordering::Relaxed) {
+            return op(self.get());
+        }
+        let timeout = from_nanos(self.options.read_timeout.load(Ordering::Relaxed));
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.io.io_stream(Interest::Readable, deadline, len, op)
+    }
+
+    /// `write` for a byte stream where a short write means the send buffer is full.
+    pub(crate) fn write_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.options.nonblocking.load(Ordering::Relaxed) {
+            return op(self.get());
+        }
+        let timeout = from_nanos(self.options.write_timeout.load(Ordering::Relaxed));
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.io.io_stream(Interest::Writable, deadline, len, op)
+    }
+
     /// Runs an operation that waits for `interest` until `deadline`, whatever the
     /// socket's timeouts and blocking mode (a `connect`).
     pub(crate) fn run_until<R>(

@@ -782,13 +782,19 @@ impl fmt::Debug for TcpStream {
     }
 }
 
+// Reads and writes use `read_stream`/`write_stream`: on TCP a short transfer means the
+// kernel's buffer was emptied (or filled), so the next call waits for readiness before
+// trying (one system call saved per message in a request-response exchange).
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(|mut stream| stream.read(buf))
+        let len = buf.len();
+        self.0.read_stream(len, |mut stream| stream.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.0.read(|mut stream| stream.read_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0
+            .read_stream(len, |mut stream| stream.read_vectored(bufs))
     }
 }
 
@@ -804,11 +810,14 @@ impl Read for TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(|mut stream| stream.write(buf))
+        self.0
+            .write_stream(buf.len(), |mut stream| stream.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write(|mut stream| stream.write_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0
+            .write_stream(len, |mut stream| stream.write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
