@@ -4,7 +4,7 @@
 //!
 //! - A **registration** (`io::Registration`, owned by an `io::Registered<T>`): one file
 //!   descriptor added to the epoll set, once, edge-triggered (`EPOLLIN | EPOLLOUT |
-//!   EPOLLRDHUP | EPOLLET`), the first time a coroutine has to wait on it.
+//!   EPOLLRDHUP | EPOLLPRI | EPOLLET`), the first time a coroutine has to wait on it.
 //! - A **record** (`Record`, here): the poller's side of a registration, what an epoll
 //!   event's data leads to. Per direction (read, write) it holds a readiness *tick*
 //!   counter and the coroutines waiting for the next tick.
@@ -46,6 +46,17 @@
 //! every waiter, however many share the direction: a woken waiter never "consumes"
 //! readiness that another waiter needed. `WAITERS` is set whenever the list is
 //! non-empty, because only the drainer clears it, under the lock, as it empties the list.
+//!
+//! One shortcut (`io::Registered::io_stream`, for TCP): after a read that returned less
+//! than asked for, the receive queue is empty, and data arriving later makes a new edge,
+//! so while the tick still equals the snapshot taken before that short read, the next
+//! read goes straight to step 3 instead of making a system call that would say
+//! `WouldBlock` (likewise for a short write and a full send buffer). End of file and
+//! errors are different: they stay readable without a new edge, possibly folded into the
+//! very event that preceded the short read (and TCP urgent data stops a read short of
+//! the data behind it). So an event that reports a hang-up, an error or urgent data sets
+//! the direction's sticky `HUP` bit (before its tick), and the shortcut is never taken
+//! once `HUP` is set.
 //!
 //! # Who polls
 //!
@@ -94,16 +105,20 @@ pub(crate) const WRITE: usize = 1;
 /// A direction word: `tick << 3 | HUP | CLOSED | WAITERS`.
 const WAITERS: u64 = 1;
 const CLOSED: u64 = 2;
-/// Sticky: an event for the direction reported a hang-up or an error (the peer's
-/// shutdown, a reset), a state that later calls keep reporting without a new edge.
+/// Sticky: an event for the direction reported a hang-up, an error (the peer's
+/// shutdown, a reset) or urgent data, states that later calls keep seeing without a new
+/// edge.
 const HUP: u64 = 4;
 const TICK: u64 = 8;
 const TICKS: u64 = !(WAITERS | CLOSED | HUP);
 
-/// Events after which the read side stays ready: end of file, hang-up, error.
+/// Events after which the read side may stay ready without a new edge: end of file,
+/// hang-up, error, and TCP urgent data (a read stops short at its mark, with data
+/// after it).
 const READ_HUP: EpollFlags = EpollFlags::EPOLLRDHUP
     .union(EpollFlags::EPOLLHUP)
-    .union(EpollFlags::EPOLLERR);
+    .union(EpollFlags::EPOLLERR)
+    .union(EpollFlags::EPOLLPRI);
 /// Events after which the write side stays ready: hang-up, error.
 const WRITE_HUP: EpollFlags = EpollFlags::EPOLLHUP.union(EpollFlags::EPOLLERR);
 
@@ -117,10 +132,12 @@ const READ_EVENTS: EpollFlags = EpollFlags::EPOLLIN
 const WRITE_EVENTS: EpollFlags = EpollFlags::EPOLLOUT
     .union(EpollFlags::EPOLLHUP)
     .union(EpollFlags::EPOLLERR);
-/// What every registration asks for: both directions, edge-triggered.
+/// What every registration asks for: both directions, with the peer's shutdown and
+/// urgent data (see `READ_HUP`), edge-triggered.
 const INTEREST: EpollFlags = EpollFlags::EPOLLIN
     .union(EpollFlags::EPOLLOUT)
     .union(EpollFlags::EPOLLRDHUP)
+    .union(EpollFlags::EPOLLPRI)
     .union(EpollFlags::EPOLLET);
 
 /// The process's poller.

@@ -236,6 +236,34 @@ fn end_of_file_right_after_a_short_read_is_seen() {
 }
 
 #[test]
+fn urgent_data_does_not_strand_the_data_behind_it() {
+    use nix::sys::socket::{MsgFlags, send};
+    let (client, server) = pair();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let reader = goro::go!(move || -> io::Result<Vec<u8>> {
+        let mut buf = [0; 64];
+        let n = (&client).read(&mut buf)?; // parks: registers
+        let mut got = buf[..n].to_vec();
+        goro::sleep(Duration::from_millis(5)); // everything has arrived
+        while got.len() < 7 {
+            // Reads stop short at the urgent mark; what follows must still come.
+            let n = (&client).read(&mut buf)?;
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(got)
+    });
+    std::thread::sleep(Duration::from_millis(5));
+    let fd = server.as_raw_fd();
+    send(fd, b"abc", MsgFlags::empty()).unwrap();
+    send(fd, b"!", MsgFlags::MSG_OOB).unwrap();
+    send(fd, b"defg", MsgFlags::empty()).unwrap();
+    // Without SO_OOBINLINE the urgent byte is not part of the stream.
+    assert_eq!(reader.join().unwrap().unwrap(), b"abcdefg");
+}
+
+#[test]
 fn a_peer_that_resets_mid_stream_gives_an_error() {
     let (listener, addr) = listener();
     let server = goro::go!(move || -> io::Result<()> {
