@@ -240,11 +240,7 @@ macro_rules! conversions {
             /// Gives up the descriptor, deregistered, in the blocking mode `into_std`
             /// leaves it in.
             fn into_raw_fd(self) -> std::os::fd::RawFd {
-                let (io, mode) = self.0.into_inner();
-                if let Some(nonblocking) = mode {
-                    let _ = io.set_nonblocking(nonblocking);
-                }
-                io.into_raw_fd()
+                std::os::fd::OwnedFd::from(self).into_raw_fd()
             }
         }
 
@@ -263,11 +259,15 @@ macro_rules! conversions {
         }
 
         impl From<$goro> for std::os::fd::OwnedFd {
-            /// Gives up the descriptor, as [`IntoRawFd`](std::os::fd::IntoRawFd) does.
+            /// Gives up the descriptor, deregistered, in the blocking mode `into_std`
+            /// leaves it in.
             fn from(socket: $goro) -> std::os::fd::OwnedFd {
-                use std::os::fd::{FromRawFd, IntoRawFd};
-                // SAFETY: `into_raw_fd` hands over ownership of an open descriptor.
-                unsafe { std::os::fd::OwnedFd::from_raw_fd(socket.into_raw_fd()) }
+                let (io, mode) = socket.0.into_inner();
+                if let Some(nonblocking) = mode {
+                    // Cannot fail on an open descriptor; `From` has no way to say so.
+                    let _ = io.set_nonblocking(nonblocking);
+                }
+                std::os::fd::OwnedFd::from(io)
             }
         }
 
