@@ -209,7 +209,7 @@ impl Poller {
         })
     }
 
-    /// Adds `fd` to the epoll set with `record`'s token.
+    /// Adds `fd` to the epoll set, with `token` as its events' data.
     pub(crate) fn add(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
         self.epoll.add(fd, EpollEvent::new(INTEREST, token))?;
         self.registered.fetch_add(1, Ordering::Relaxed);
