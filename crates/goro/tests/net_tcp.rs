@@ -610,3 +610,59 @@ fn busy_workers_do_not_starve_io() {
         spinner.join().unwrap();
     }
 }
+
+#[test]
+fn a_vectored_read_cut_short_by_the_iovec_limit_does_not_wait_for_an_edge() {
+    // readv takes at most IOV_MAX (1024) buffers, and std passes no more: with 2000
+    // one-byte buffers a read returns 1024 bytes while the rest is still queued. That
+    // short read must not make the next one wait for new data that never comes.
+    use std::io::IoSliceMut;
+    let (client, mut server) = pair();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let reader = goro::go!(move || -> io::Result<usize> {
+        let mut byte = [0];
+        (&client).read_exact(&mut byte)?; // parks: registers
+        goro::sleep(Duration::from_millis(5)); // the 2000 bytes have arrived
+        let mut bufs = vec![[0u8; 1]; 2000];
+        let mut got = 0;
+        while got < 2000 {
+            let mut slices: Vec<_> = bufs[got..].iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            got += (&client).read_vectored(&mut slices)?;
+        }
+        Ok(got)
+    });
+    std::thread::sleep(Duration::from_millis(5));
+    server.write_all(b"!").unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    server.write_all(&[7; 2000]).unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 2000);
+}
+
+#[test]
+fn a_vectored_write_cut_short_by_the_iovec_limit_does_not_wait_for_an_edge() {
+    // writev as readv above: 2000 buffers go out 1024 at a time, the send buffer far
+    // from full, so no writable edge follows the short write.
+    use std::io::IoSlice;
+    let (client, mut server) = pair();
+    client
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let writer = goro::go!(move || -> io::Result<usize> {
+        let mut byte = [0];
+        (&client).read_exact(&mut byte)?; // parks: registers
+        let bufs = vec![[3u8; 1]; 2000];
+        let mut sent = 0;
+        while sent < 2000 {
+            let slices: Vec<_> = bufs[sent..].iter().map(|b| IoSlice::new(b)).collect();
+            sent += (&client).write_vectored(&slices)?;
+        }
+        Ok(sent)
+    });
+    std::thread::sleep(Duration::from_millis(5));
+    server.write_all(b"!").unwrap();
+    let mut got = vec![0; 2000];
+    server.read_exact(&mut got).unwrap();
+    assert_eq!(writer.join().unwrap().unwrap(), 2000);
+}

@@ -792,10 +792,22 @@ impl Read for &TcpStream {
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()), bufs.len());
         self.0
             .read_stream(len, |mut stream| stream.read_vectored(bufs))
     }
+}
+
+/// What a vectored transfer asks for, as `read_stream`/`write_stream` take it: the
+/// sum of the lengths, or 0 (never "short") for more buffers than one `readv`/`writev`
+/// takes. std passes at most `IOV_MAX` (1024 on Linux) and ignores the rest, so with more
+/// a transfer comes back short while data (or room) remains, and no edge would follow.
+fn vectored_len(lens: impl Iterator<Item = usize>, count: usize) -> usize {
+    const IOV_MAX: usize = 1024;
+    if count > IOV_MAX {
+        return 0;
+    }
+    lens.fold(0, usize::saturating_add)
 }
 
 impl Read for TcpStream {
@@ -815,7 +827,7 @@ impl Write for &TcpStream {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = vectored_len(bufs.iter().map(|b| b.len()), bufs.len());
         self.0
             .write_stream(len, |mut stream| stream.write_vectored(bufs))
     }
