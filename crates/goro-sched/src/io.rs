@@ -503,12 +503,13 @@ where
 /// poller, a plain thread blocks in `poll(2)`. The descriptor need not be in
 /// non-blocking mode, nor registered.
 ///
-/// In a coroutine this adds the descriptor to the epoll set for the duration of the wait
-/// and removes it after: two `epoll_ctl` calls per wait, and nothing to clean up when the
-/// owner later closes the descriptor. If the descriptor is already in the set (it
-/// belongs to a [`Registered`]), a duplicate of it is registered instead. For a loop of
-/// waits on one descriptor, [`Registered`] is cheaper. A regular file is always ready,
-/// as `poll(2)` says.
+/// In a coroutine this adds a duplicate of the descriptor to the epoll set for the
+/// duration of the wait and removes it after (`dup`, two `epoll_ctl` calls, `close`), so
+/// nothing is left to clean up when the owner later closes the descriptor, and the
+/// descriptor's own number stays free for its owner to register meanwhile (a
+/// [`Registered`] that must wait while this waits). For a loop of waits on one
+/// descriptor, [`Registered`] is cheaper. A regular file is always ready, as `poll(2)`
+/// says.
 ///
 /// # Examples
 ///
@@ -540,14 +541,11 @@ pub fn wait_fd(
             Wake::Closed => unreachable!("no registration, nothing to close"),
         };
     }
-    match Registered::from_nonblocking(fd).wait(interest, deadline) {
-        Err(e) if e.raw_os_error() == Some(Errno::EEXIST as i32) => {
-            // Already in the set under this number: a duplicate is a distinct entry.
-            let dup = fd.try_clone_to_owned()?;
-            Registered::from_nonblocking(dup).wait(interest, deadline)
-        }
-        result => result,
-    }
+    // A duplicate, never the number itself: a number in the set is taken (`EEXIST`) for
+    // a `Registered` owner of the descriptor that has to wait while we do, and ours may
+    // already be in the set through such an owner. A duplicate is a distinct entry.
+    let dup = fd.try_clone_to_owned()?;
+    Registered::from_nonblocking(dup).wait(interest, deadline)
 }
 
 /// The number of descriptors in goro's epoll set right now.

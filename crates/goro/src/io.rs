@@ -9,7 +9,7 @@
 //! Two ways in:
 //! - [`wait_readable`] and [`wait_writable`] (and [`wait`], with a deadline) take any
 //!   [`AsFd`] and keep nothing: the descriptor joins the epoll set for the length of one
-//!   wait (two `epoll_ctl` calls). Nothing is left to clean up when its owner closes it,
+//!   wait (a duplicate of it: `dup`, two `epoll_ctl` calls, `close`). Nothing is left to clean up when its owner closes it,
 //!   so they are safe to use on descriptors goro knows nothing about.
 //! - [`Registered`] owns the I/O object and keeps it registered until dropped: one
 //!   `epoll_ctl` for its whole life, and `Read`/`Write` that park. Use it for a

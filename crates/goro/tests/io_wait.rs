@@ -151,3 +151,34 @@ fn deregistering_wakes_a_parked_reader_with_an_error() {
     let err = reader.join().unwrap().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::Other);
 }
+
+#[test]
+fn a_socket_read_while_another_coroutine_waits_on_its_descriptor() {
+    // `wait_readable` puts the descriptor in the epoll set for the length of its wait;
+    // the socket's own first wait, meanwhile, must not fail because the number is
+    // already there.
+    let listener = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = goro::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let server = Arc::new(listener.accept().unwrap().0);
+    let waiting = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (server, waiting) = (server.clone(), waiting.clone());
+        goro::go!(move || {
+            waiting.store(true, Ordering::SeqCst);
+            goro::io::wait_readable(&*server) // registers the socket's descriptor
+        })
+    };
+    while !waiting.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(10)); // let it park
+    let reader = goro::go!(move || -> io::Result<Vec<u8>> {
+        let mut buf = [0; 8];
+        let n = (&*server).read(&mut buf)?; // parks: registers the socket
+        Ok(buf[..n].to_vec())
+    });
+    std::thread::sleep(Duration::from_millis(10)); // let it park
+    client.write_all(b"hi").unwrap();
+    waiter.join().unwrap().unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), b"hi");
+}
