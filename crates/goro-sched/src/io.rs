@@ -353,12 +353,12 @@ impl<T: AsFd> Registered<T> {
         let fd = self.get_ref().as_fd();
         let outcome = if in_coroutine() {
             let dir = interest.dir();
-            let registered = self.reg.is_registered();
             let snapshot = self.reg.tick(dir);
             // Registered earlier, the last edge may be long gone: look at the level.
-            // Registering now reports the level by itself (EPOLL_CTL_ADD queues an
-            // event if the descriptor is ready).
-            if registered && !self.reg.is_closed() && ready_now(fd, interest)? {
+            // Registering now would report the level too (EPOLL_CTL_ADD queues an event
+            // if the descriptor is ready), but only once someone polls: look anyway, or
+            // a deadline already past would say `TimedOut` for a ready descriptor.
+            if !self.reg.is_closed() && ready_now(fd, interest)? {
                 return Ok(());
             }
             match self.reg.register(fd) {
@@ -639,16 +639,10 @@ fn poll_thread(
         if reg.is_some_and(Registration::is_closed) {
             return Ok(Wake::Closed);
         }
-        let mut timeout = match deadline {
-            None => None,
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Ok(Wake::TimedOut);
-                }
-                Some(deadline - now)
-            }
-        };
+        // A deadline already past still polls once, without waiting: ready is ready, as
+        // poll(2) with a zero timeout says.
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let expired = timeout.is_some_and(|t| t.is_zero());
         if reg.is_some() && waker.is_none() {
             timeout = Some(timeout.map_or(RECHECK, |t| t.min(RECHECK)));
         }
@@ -677,6 +671,7 @@ fn poll_thread(
         }
         match result {
             Ok(_) if fds[0].any() == Some(true) => return Ok(Wake::Ready),
+            Ok(_) | Err(Errno::EINTR) if expired => return Ok(Wake::TimedOut),
             Ok(_) | Err(Errno::EINTR) => {} // timeout, or woken: the loop looks again
             Err(e) => return Err(e.into()),
         }

@@ -182,3 +182,23 @@ fn a_socket_read_while_another_coroutine_waits_on_its_descriptor() {
     waiter.join().unwrap().unwrap();
     assert_eq!(reader.join().unwrap().unwrap(), b"hi");
 }
+
+#[test]
+fn a_ready_descriptor_is_ready_even_with_a_deadline_already_past() {
+    // As poll(2) with a zero timeout says on a plain thread: readiness is looked at
+    // before the deadline is.
+    let (r, mut w) = pipe();
+    w.write_all(b"x").unwrap();
+    let r = Arc::new(r);
+    let r2 = r.clone();
+    goro::go!(move || -> io::Result<()> {
+        goro::io::wait_readable_timeout(&*r2, Duration::ZERO)?;
+        goro::io::wait(&*r2, Interest::Readable, Some(Instant::now()))?;
+        let registered = Registered::new(&*r2)?;
+        registered.wait(Interest::Readable, Some(Instant::now()))
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    goro::io::wait_readable_timeout(&*r, Duration::ZERO).unwrap();
+}
