@@ -292,8 +292,9 @@ impl<T: AsFd> Registered<T> {
             let (snapshot, hup) = record.map_or((0, false), |(_, record)| record.snapshot(dir));
             // Skip: a short transfer since the last event left the buffer empty (or
             // full); data (or room) that comes after it makes a new edge, which ticks
-            // past `snapshot`, so wait for that first. Not after a hang-up or an error:
-            // end of file and errors stay to be read without a new edge.
+            // past `snapshot`, so wait for that first. Not after a hang-up or an error
+            // (end of file and errors stay to be read without a new edge), nor once
+            // deregistered (no edge comes; what need not wait still runs).
             let result = if record.is_some() && !hup && self.reg.exhausted_at(dir) == snapshot {
                 Err(io::Error::from_raw_os_error(Errno::EAGAIN as i32))
             } else {

@@ -407,12 +407,14 @@ impl Record {
         self.snapshot(dir).0
     }
 
-    /// The direction's tick, and whether it has seen a hang-up or error (`HUP`).
+    /// The direction's tick, and whether the short-transfer shortcut is off for it: it
+    /// has seen a hang-up or error (`HUP`), or the record is closed (no edge will come,
+    /// and an operation that need not wait must still run).
     pub(crate) fn snapshot(&self, dir: usize) -> (u64, bool) {
         // Acquire: pairs with the AcqRel add in `fire`, though only the order of the
         // word's own modifications matters to the protocol.
         let word = self.dirs[dir].load(Ordering::Acquire);
-        (word & TICKS, word & HUP != 0)
+        (word & TICKS, word & (HUP | CLOSED) != 0)
     }
 
     /// One event for direction `dir`: step "event" of the module docs. `hup`: the event

@@ -199,3 +199,35 @@ fn churn_of_short_lived_registrations_loses_no_wakeup() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn a_stream_read_after_deregistering_still_runs_when_it_need_not_wait() {
+    // "Operations that need no wait still run" after `deregister`, even right after a
+    // short read (which otherwise lets the next read skip its system call).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let server = Registered::new(listener.accept().unwrap().0).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx2, rx2) = std::sync::mpsc::channel::<()>();
+    let h = go(move || -> io::Result<Vec<u8>> {
+        let mut buf = [0; 64];
+        let read = |buf: &mut [u8]| {
+            let len = buf.len();
+            server.io_stream(Interest::Readable, None, len, |mut s| s.read(buf))
+        };
+        let n = read(&mut buf)?; // parks: registers; then a short read
+        assert_eq!(&buf[..n], b"a");
+        server.deregister();
+        tx.send(()).unwrap();
+        rx2.recv().unwrap(); // the next bytes are there
+        let n = read(&mut buf)?;
+        Ok(buf[..n].to_vec())
+    });
+    std::thread::sleep(Duration::from_millis(10)); // let it park
+    client.write_all(b"a").unwrap();
+    rx.recv().unwrap();
+    client.write_all(b"bc").unwrap();
+    std::thread::sleep(Duration::from_millis(10)); // let them arrive
+    tx2.send(()).unwrap();
+    assert_eq!(h.join().unwrap().unwrap(), b"bc");
+}
