@@ -32,6 +32,7 @@
 //! ```
 
 mod select;
+mod spin;
 pub(crate) mod waiter;
 
 pub use select::{Select, Selected};
@@ -45,16 +46,17 @@ pub use select::{
 use std::collections::VecDeque;
 use std::fmt;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use goro_sched::Unparker;
+use spin::{SpinGuard, SpinLock};
 use waiter::{Entry, Slot, Waiter};
 
 /// The channel shared by all its senders and receivers.
 struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
     /// `None`: unbounded. `Some(0)`: rendezvous.
     cap: Option<usize>,
     /// Whether dropping the last sender closes the channel. Not for timer channels:
@@ -78,7 +80,7 @@ struct State<T> {
 impl<T> Chan<T> {
     fn new(cap: Option<usize>, close_on_drop: bool) -> Arc<Chan<T>> {
         Arc::new(Chan {
-            state: Mutex::new(State {
+            state: SpinLock::new(State {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
                 closed: false,
                 no_receivers: false,
@@ -94,7 +96,7 @@ impl<T> Chan<T> {
 
     fn lock(&self) -> Locked<'_, T> {
         Locked {
-            state: ManuallyDrop::new(self.state.lock().unwrap_or_else(|e| e.into_inner())),
+            state: ManuallyDrop::new(self.state.lock()),
             wake: None,
             wake_more: Vec::new(),
         }
@@ -251,7 +253,7 @@ impl<T> Chan<T> {
 /// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
 /// after the mutex is released (step 4 of a claim, see waiter.rs).
 struct Locked<'a, T> {
-    state: ManuallyDrop<MutexGuard<'a, State<T>>>,
+    state: ManuallyDrop<SpinGuard<'a, State<T>>>,
     /// The common case: one waiter to wake.
     wake: Option<Unparker>,
     /// Closing wakes every waiter.
