@@ -236,13 +236,7 @@ impl<T> Chan<T> {
     }
 
     fn release_waiters(state: &mut Locked<'_, T>) {
-        let queues: &mut State<T> = state;
-        let entries: Vec<Entry<T>> = queues
-            .recvq
-            .drain(..)
-            .chain(queues.sendq.drain(..))
-            .collect();
-        for entry in entries {
+        while let Some(entry) = state.recvq.pop_front().or_else(|| state.sendq.pop_front()) {
             if let Ok(((), unparker)) = entry.claim(|_| ()) {
                 state.wake_later(unparker);
             }
@@ -251,7 +245,7 @@ impl<T> Chan<T> {
 }
 
 /// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
-/// after the mutex is released (step 4 of a claim, see waiter.rs).
+/// after the lock is released (step 4 of a claim, see waiter.rs).
 struct Locked<'a, T> {
     state: ManuallyDrop<SpinGuard<'a, State<T>>>,
     /// The common case: one waiter to wake.
@@ -291,10 +285,8 @@ impl<T> Drop for Locked<'_, T> {
         if let Some(unparker) = self.wake.take() {
             unparker.unpark_owned();
         }
-        if !self.wake_more.is_empty() {
-            for unparker in self.wake_more.drain(..) {
-                unparker.unpark_owned();
-            }
+        for unparker in self.wake_more.drain(..) {
+            unparker.unpark_owned();
         }
     }
 }
@@ -706,8 +698,7 @@ impl<T> Drop for Receiver<T> {
             let mut state = self.chan.lock();
             state.no_receivers = true;
             // Waiting senders get their values back; nobody will ever take them.
-            let entries: Vec<Entry<T>> = state.sendq.drain(..).collect();
-            for entry in entries {
+            while let Some(entry) = state.sendq.pop_front() {
                 if let Ok(((), unparker)) = entry.claim(|_| ()) {
                     state.wake_later(unparker);
                 }

@@ -316,7 +316,6 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
 
 /// A uniformly random index below `n` (xorshift64, one state per thread).
 fn random_below(n: usize) -> usize {
-    use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = const { Cell::new(0) };
     }
