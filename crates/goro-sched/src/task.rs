@@ -84,9 +84,9 @@ pub(crate) struct Pending {
 
 // SAFETY: `body` is the only field that is not Sync. It is touched only through
 // `Task::body`, whose callers (the worker loop) hold the task in state RUNNING: exactly
-// one worker moves a task from QUEUED to RUNNING (a task is in at most one run queue at
-// a time, see the state machine above), and the next transition out of RUNNING happens
-// on that same worker after the resume returns. Everything in a Body is Send (the
+// one worker pops a task from a run queue (a task is in at most one run queue at a time:
+// only the move out of PARKED enqueues it, see the state machine above), and the next
+// transition out of RUNNING happens on that same worker after the resume returns. Everything in a Body is Send (the
 // closure is boxed as `Send`, Coroutine<Output> is Send), so handing it from thread to
 // thread through the queues is fine.
 unsafe impl Sync for Task {}

@@ -4,8 +4,9 @@
 //! [`Slot`] in its own stack frame and queues an [`Entry`] pointing at both in the
 //! channel's queue of waiting senders or receivers. Nothing is allocated per blocked
 //! operation: this is Go's `sudog`, kept where Go keeps the value it points at (the
-//! waiting goroutine's stack), and it is what makes a handoff one lock, one CAS and one
-//! unpark. A `select` uses one waiter for all its cases and one entry per case.
+//! waiting goroutine's stack), and it is what makes a handoff one lock, one unpark and
+//! at most one CAS (a select's; a single operation's claim needs none, see step 1). A
+//! `select` uses one waiter for all its cases and one entry per case.
 //!
 //! Completing a waiting operation is a *claim*, made exactly once per waiter, by a
 //! counterpart that holds the lock of the channel whose queue held the entry:
