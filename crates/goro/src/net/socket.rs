@@ -105,14 +105,12 @@ impl<T: AsFd> Socket<T> {
     /// Runs a read-side operation: retried until ready unless non-blocking, giving up at
     /// the read timeout.
     pub(crate) fn read<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let timeout = from_nanos(self.options.read_timeout.load(Ordering::Relaxed));
-        self.run(Interest::Readable, timeout, op)
+        self.run(Interest::Readable, op)
     }
 
     /// Runs a write-side operation: as `read`, with the write timeout.
     pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let timeout = from_nanos(self.options.write_timeout.load(Ordering::Relaxed));
-        self.run(Interest::Writable, timeout, op)
+        self.run(Interest::Writable, op)
     }
 
     /// `read` for a byte stream where a short read means the receive queue is empty
@@ -120,28 +118,18 @@ impl<T: AsFd> Socket<T> {
     pub(crate) fn read_stream(
         &self,
         len: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
+        op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.options.nonblocking.load(Ordering::Relaxed) {
-            return op(self.get());
-        }
-        let timeout = from_nanos(self.options.read_timeout.load(Ordering::Relaxed));
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        self.io.io_stream(Interest::Readable, deadline, len, op)
+        self.run_stream(Interest::Readable, len, op)
     }
 
     /// `write` for a byte stream where a short write means the send buffer is full.
     pub(crate) fn write_stream(
         &self,
         len: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
+        op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.options.nonblocking.load(Ordering::Relaxed) {
-            return op(self.get());
-        }
-        let timeout = from_nanos(self.options.write_timeout.load(Ordering::Relaxed));
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        self.io.io_stream(Interest::Writable, deadline, len, op)
+        self.run_stream(Interest::Writable, len, op)
     }
 
     /// Runs an operation that waits for `interest` until `deadline`, whatever the
@@ -155,17 +143,33 @@ impl<T: AsFd> Socket<T> {
         self.io.io(interest, deadline, op)
     }
 
-    fn run<R>(
-        &self,
-        interest: Interest,
-        timeout: Option<Duration>,
-        mut op: impl FnMut(&T) -> io::Result<R>,
-    ) -> io::Result<R> {
-        if self.options.nonblocking.load(Ordering::Relaxed) {
+    fn run<R>(&self, interest: Interest, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        if self.is_nonblocking() {
             return op(self.get());
         }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        self.io.io(interest, deadline, op)
+        self.io.io(interest, self.deadline(interest), op)
+    }
+
+    fn run_stream(
+        &self,
+        interest: Interest,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.is_nonblocking() {
+            return op(self.get());
+        }
+        self.io
+            .io_stream(interest, self.deadline(interest), len, op)
+    }
+
+    /// When a wait for `interest` starting now gives up: the read or write timeout.
+    fn deadline(&self, interest: Interest) -> Option<Instant> {
+        let timeout = match interest {
+            Interest::Readable => self.read_timeout(),
+            Interest::Writable => self.write_timeout(),
+        };
+        timeout.and_then(|t| Instant::now().checked_add(t))
     }
 
     pub(crate) fn is_nonblocking(&self) -> bool {
