@@ -2,20 +2,14 @@
 //! still gets through while a coroutine yields in a loop.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use goro::net::{TcpListener, TcpStream};
+use goro::net::TcpStream;
 
-/// The tests take turns: each needs the one worker to itself.
-static ALONE: Mutex<()> = Mutex::new(());
-
-fn one_worker() -> MutexGuard<'static, ()> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| goro::runtime::Builder::new().workers(1).init().unwrap());
-    ALONE.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod support;
+use support::{echo_server, one_worker};
 
 /// Raises the soft limit on open descriptors to the hard limit if it is below `need`.
 fn allow_descriptors(need: u64) {
@@ -29,30 +23,6 @@ fn allow_descriptors(need: u64) {
         soft >= need,
         "this test needs {need} file descriptors; the hard limit is {soft}"
     );
-}
-
-fn echo_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    goro::go!(move || {
-        for conn in listener.incoming() {
-            let mut conn = conn.unwrap();
-            goro::go!(move || {
-                let mut buf = [0; 1024];
-                loop {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 #[test]

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use goro::net::{TcpListener, TcpStream};
 
+mod support;
+use support::echo_server;
+
 /// A listener on a free loopback port.
 fn listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -26,30 +29,6 @@ fn pair() -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(addr).unwrap();
     let (server, _) = listener.accept().unwrap();
     (client, server)
-}
-
-/// Serves one echo connection per accepted socket, forever.
-fn echo_server() -> SocketAddr {
-    let (listener, addr) = listener();
-    goro::go!(move || {
-        for conn in listener.incoming() {
-            let mut conn = conn.unwrap();
-            goro::go!(move || {
-                let mut buf = [0; 4096];
-                loop {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if conn.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// The byte at offset `i` of a test stream: not periodic at any small power of two.

@@ -1,18 +1,11 @@
 //! Behaviour on ONE worker: interleaving, many sleepers, and a worker stuck in a
 //! blocking call (the monitor thread's job).
 
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The tests take turns: each needs the one worker (and the spare the monitor may
-/// start) to itself.
-static ALONE: Mutex<()> = Mutex::new(());
-
-fn one_worker() -> MutexGuard<'static, ()> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| goro::runtime::Builder::new().workers(1).init().unwrap());
-    ALONE.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod support;
+use support::one_worker;
 
 #[test]
 fn yield_interleaves_two_coroutines() {

@@ -2,20 +2,14 @@
 //! everybody waits for) across `yield_now`/`sleep`; the waiters must park, not block
 //! the only worker.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard as StdGuard, Once as StdOnce};
 use std::time::Duration;
 
 use goro::sync::{Barrier, Condvar, Mutex, OnceLock, RwLock, Semaphore, WaitGroup};
 
-/// The tests take turns: each needs the one worker to itself.
-static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_worker() -> StdGuard<'static, ()> {
-    static INIT: StdOnce = StdOnce::new();
-    INIT.call_once(|| goro::runtime::Builder::new().workers(1).init().unwrap());
-    ALONE.lock().unwrap_or_else(|e| e.into_inner())
-}
+mod support;
+use support::one_worker;
 
 #[test]
 fn mutex_held_across_yield_and_sleep() {
