@@ -376,10 +376,10 @@ impl Waiters {
 fn wake_all((first, more): (Option<Unparker>, Vec<Unparker>)) -> usize {
     let n = usize::from(first.is_some()) + more.len();
     if let Some(waiter) = first {
-        waiter.unpark();
+        waiter.unpark_owned();
     }
     for waiter in more {
-        waiter.unpark();
+        waiter.unpark_owned();
     }
     n
 }
