@@ -9,8 +9,9 @@
 //! Two ways in:
 //! - [`wait_readable`] and [`wait_writable`] (and [`wait`], with a deadline) take any
 //!   [`AsFd`] and keep nothing: the descriptor joins the epoll set for the length of one
-//!   wait (a duplicate of it: `dup`, two `epoll_ctl` calls, `close`). Nothing is left to clean up when its owner closes it,
-//!   so they are safe to use on descriptors goro knows nothing about.
+//!   wait (a duplicate of it: `dup`, two `epoll_ctl` calls, `close`). Nothing is left to
+//!   clean up when its owner closes it, so they are safe to use on descriptors goro
+//!   knows nothing about.
 //! - [`Registered`] owns the I/O object and keeps it registered until dropped: one
 //!   `epoll_ctl` for its whole life, and `Read`/`Write` that park. Use it for a
 //!   descriptor you read or write in a loop.
@@ -62,8 +63,8 @@ pub use goro_sched::io::{Interest, Registered};
 ///
 /// # Errors
 ///
-/// The error of `epoll_ctl`, `dup` or `poll(2)` if one fails (`EPERM` for a regular
-/// file, which epoll does not support: files are always ready).
+/// The error of `epoll_ctl`, `dup` or `poll(2)` if one fails. A regular file, which
+/// epoll does not take, is no error: it is always ready, as `poll(2)` says.
 pub fn wait_readable<F: AsFd + ?Sized>(fd: &F) -> io::Result<()> {
     wait(fd, Interest::Readable, None)
 }
