@@ -9,10 +9,42 @@
 //!
 //! # Examples
 //!
+//! A TCP echo server, one coroutine per connection (the README's example; here it
+//! listens on a free port and a client checks one echo):
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use goro::net::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! goro::go!(move || {
+//!     for stream in listener.incoming() {
+//!         let mut stream = stream.unwrap();
+//!         goro::go!(move || {
+//!             let mut buf = [0; 4096];
+//!             while let Ok(n @ 1..) = stream.read(&mut buf) {
+//!                 if stream.write_all(&buf[..n]).is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         });
+//!     }
+//! });
+//!
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"ping")?;
+//! let mut reply = [0; 4];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"ping");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Ten thousand coroutines, each sleeping 10 ms, all at once:
+//!
 //! ```
 //! use std::time::Duration;
 //!
-//! // Ten thousand coroutines, each sleeping 10 ms, all at once.
 //! let handles: Vec<_> = (0..10_000u64)
 //!     .map(|i| goro::go!(move || {
 //!         goro::sleep(Duration::from_millis(10));
