@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use goro::net::TcpStream;
 
 mod support;
-use support::{echo_server, one_worker};
+use support::{echo_bytes_without_starving, echo_server, one_worker};
 
 /// Raises the soft limit on open descriptors to the hard limit if it is below `need`.
 fn allow_descriptors(need: u64) {
@@ -80,24 +80,8 @@ fn a_yielding_coroutine_does_not_starve_io() {
         })
     };
     let addr = echo_server();
-    let client = goro::go!(move || -> io::Result<()> {
-        let mut conn = TcpStream::connect(addr)?;
-        for i in 0..200u8 {
-            conn.write_all(&[i])?;
-            let mut byte = [0];
-            conn.read_exact(&mut byte)?;
-            assert_eq!(byte[0], i);
-        }
-        Ok(())
-    });
-    let start = Instant::now();
-    while !client.is_finished() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the echo starved behind a yielding coroutine"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let client =
+        echo_bytes_without_starving(addr, 200, "the echo starved behind a yielding coroutine");
     stop.store(true, Ordering::Relaxed);
     client.join().unwrap().unwrap();
     spinner.join().unwrap();

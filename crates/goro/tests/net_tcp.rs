@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use goro::net::{TcpListener, TcpStream};
 
 mod support;
-use support::echo_server;
+use support::{echo_bytes_without_starving, echo_server};
 
 /// A listener on a free loopback port.
 fn listener() -> (TcpListener, SocketAddr) {
@@ -565,24 +565,7 @@ fn busy_workers_do_not_starve_io() {
         .collect();
     std::thread::sleep(Duration::from_millis(20));
     let addr = echo_server();
-    let client = goro::go!(move || -> io::Result<()> {
-        let mut conn = TcpStream::connect(addr)?;
-        for i in 0..100u8 {
-            conn.write_all(&[i])?;
-            let mut byte = [0];
-            conn.read_exact(&mut byte)?;
-            assert_eq!(byte[0], i);
-        }
-        Ok(())
-    });
-    let start = Instant::now();
-    while !client.is_finished() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the echo starved behind busy workers"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let client = echo_bytes_without_starving(addr, 100, "the echo starved behind busy workers");
     stop.store(true, Ordering::Relaxed);
     client.join().unwrap().unwrap();
     for spinner in spinners {

@@ -4,11 +4,12 @@
 // Not every test binary uses every helper.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
-use goro::net::TcpListener;
+use goro::net::{TcpListener, TcpStream};
 
 /// Starts the runtime with ONE worker (once per test binary) and returns a guard that
 /// makes the binary's tests take turns: each needs the one worker (and the spare the
@@ -44,4 +45,30 @@ pub(crate) fn echo_server() -> SocketAddr {
         }
     });
     addr
+}
+
+/// Echoes `rounds` one-byte messages through the server at `addr` from a coroutine,
+/// while the calling thread watches that it finishes within a generous 20 s (else it
+/// panics with `starved`: I/O did not get through). Returns the client's handle, done.
+pub(crate) fn echo_bytes_without_starving(
+    addr: SocketAddr,
+    rounds: u8,
+    starved: &'static str,
+) -> goro::JoinHandle<io::Result<()>> {
+    let client = goro::go!(move || -> io::Result<()> {
+        let mut conn = TcpStream::connect(addr)?;
+        for i in 0..rounds {
+            conn.write_all(&[i])?;
+            let mut byte = [0];
+            conn.read_exact(&mut byte)?;
+            assert_eq!(byte[0], i);
+        }
+        Ok(())
+    });
+    let start = Instant::now();
+    while !client.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{starved}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    client
 }
