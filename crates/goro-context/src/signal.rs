@@ -15,7 +15,8 @@
 //!    instruction runs again and the process dies the ordinary way.
 //!
 //! Everything the handler does is async-signal-safe: atomic loads of a static table,
-//! a thread-local read, formatting into a stack buffer, `write(2)` and `abort(3)`.
+//! a thread-local read, formatting into a stack buffer (flushed with `write(2)` whenever
+//! it fills, so a long name is written in pieces) and `abort(3)`.
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
@@ -174,12 +175,14 @@ fn report_overflow(hit: GuardHit, addr: usize) -> ! {
     }
     msg.num(hit.stack_size / 1024, 10);
     msg.push(" KiB\nfatal runtime error: stack overflow, aborting\n");
-    msg.write_stderr();
+    msg.flush();
     // SAFETY: abort is async-signal-safe and never returns.
     unsafe { libc::abort() }
 }
 
-/// A fixed buffer for building the report without allocating.
+/// The report, written to stderr through a fixed buffer without allocating: a piece
+/// that does not fit flushes what is buffered with `write(2)` first, so a name of any
+/// length comes out whole (in several writes when it is longer than the buffer).
 struct Message {
     buf: [u8; 512],
     len: usize,
@@ -194,9 +197,16 @@ impl Message {
     }
 
     fn push(&mut self, s: &str) {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        let mut rest = s.as_bytes();
+        while !rest.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let n = rest.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&rest[..n]);
+            self.len += n;
+            rest = &rest[n..];
+        }
     }
 
     fn num(&mut self, mut n: usize, radix: usize) {
@@ -214,7 +224,9 @@ impl Message {
         self.push(s);
     }
 
-    fn write_stderr(&self) {
+    /// Writes out and empties the buffer. A failed write drops the rest of this piece:
+    /// there is nowhere else to report it, and the process is about to abort.
+    fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
             // SAFETY: writing initialised bytes of our own buffer to fd 2.
@@ -226,5 +238,6 @@ impl Message {
             }
             done += n as usize;
         }
+        self.len = 0;
     }
 }

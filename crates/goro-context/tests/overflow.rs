@@ -66,6 +66,28 @@ fn overflow_names_the_coroutine_with_mprotect_guards() {
 }
 
 #[test]
+fn a_long_name_is_reported_whole() {
+    // Longer than the handler's 512-byte buffer: the report is written in pieces, and
+    // the size and the fatal line still follow the name.
+    let name: String = (0..700)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let Ok((signal, stderr)) = in_child("a_long_name_is_reported_whole", &[]) else {
+        let mut co = Builder::new().name(name).spawn(|| recurse(0)).unwrap();
+        let _: Result<Resumed<u64>, _> = co.resume();
+        unreachable!("the coroutine should have overflowed");
+    };
+    assert_eq!(signal, Some(libc::SIGABRT), "stderr: {stderr}");
+    let line = format!("coroutine '{name}' (id ");
+    assert!(stderr.contains(&line), "stderr: {stderr}");
+    assert!(
+        stderr
+            .contains(") has overflowed its stack of 64 KiB\nfatal runtime error: stack overflow"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn overflow_on_a_thread_without_an_altstack_is_still_reported() {
     // A thread created outside std (no Rust-installed alternate signal stack): goro
     // must give it one before the coroutine runs.
