@@ -22,7 +22,10 @@
 //!
 //! It measures at several N on the way up (100, 300, 1,000, ... up to N) and draws
 //! RSS/task against N for both kinds of task into an SVG chart, by default
-//! `docs/stack_memory.svg` in the workspace. The default run takes a few seconds:
+//! `stack_memory.svg` in the build's target directory (`$CARGO_TARGET_DIR`, else
+//! `target/` in the workspace), so a run leaves the checkout as it was; `--chart PATH`
+//! writes it elsewhere (`--chart docs/stack_memory.svg` refreshes the copy the docs
+//! show). The default run takes a few seconds:
 //!
 //! ```text
 //! cargo run --release -p goro-examples --example stack_memory
@@ -58,8 +61,8 @@ options:
   --coroutines N  coroutines to park (default 100,000; 0 skips them)
   --threads N     threads to park (default 10,000; 0 skips them; capped where
                   vm.max_map_count would run out)
-  --chart PATH    where to write the chart (default: docs/stack_memory.svg in the
-                  workspace)
+  --chart PATH    where to write the chart (default: stack_memory.svg in
+                  $CARGO_TARGET_DIR, else in the workspace's target/)
   -h, --help      print this help
 ";
 
@@ -178,10 +181,12 @@ struct Options {
 /// Parses the flags (`--flag value` or `--flag=value`); `Ok(None)` means `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
     let mut options = Options {
         coroutines: 100_000,
         threads: 10_000,
-        chart: workspace.join("docs/stack_memory.svg"),
+        chart: target.join("stack_memory.svg"),
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
