@@ -80,8 +80,10 @@ impl SlotStack {
 
 // SAFETY: corosensei requires a guard page that catches overflows and at least
 // MIN_STACK_SIZE usable bytes. goro-stack installs a guard page directly below
-// `bottom()` when the slot is carved and never removes it (slots are never unmapped);
-// its smallest stack is 16 KiB, above corosensei's 4 KiB minimum. `top()` and `guard()`
+// `bottom()` when the slot is carved and keeps it, mapped, while the `Stack` lives;
+// `_stack` is dropped only after corosensei has finished with the stack (it is a field
+// of the stack corosensei owns). Its smallest stack is 16 KiB, above corosensei's 4 KiB
+// minimum. `top()` and `guard()`
 // are page-aligned, so they satisfy STACK_ALIGNMENT, and the limit includes the guard.
 unsafe impl corosensei::stack::Stack for SlotStack {
     #[inline]

@@ -27,6 +27,14 @@
 //! `MADV_DONTNEED` in batches ([`trim_cache`], [`trim_shared`]) so a deep call does not
 //! pin memory forever.
 //!
+//! Stacks above 4 MiB are rare and costly in address space, so they are not pooled:
+//! their arenas keep their own free slots and are unmapped once none of their stacks is
+//! in use (one arena per size is kept for reuse). A burst of huge stacks thus leaves no
+//! address space behind, and no entries in the table the overflow handler searches.
+//! That table describes at most 32,768 arenas mapped at once; at the largest arena
+//! size (8 GiB) this is more than a 47-bit address space holds, so `mmap` refuses
+//! before the table fills.
+//!
 //! # Examples
 //!
 //! ```
@@ -70,15 +78,17 @@ use size::SizeClass;
 /// access.
 ///
 /// Dropping a `Stack` returns its slot to the calling thread's pool; the memory stays
-/// mapped and guarded, ready for the next coroutine.
+/// mapped and guarded, ready for the next coroutine. (A stack above 4 MiB goes back to
+/// its arena instead, which is unmapped if none of its stacks is left in use.)
 pub struct Stack {
     low: NonNull<u8>,
     class: SizeClass,
 }
 
-// SAFETY: a Stack is the exclusive owner of an address range that stays mapped for the
-// life of the process; it holds no reference to thread-local state, and the pool it
-// returns to on drop accepts slots from any thread.
+// SAFETY: a Stack is the exclusive owner of an address range that stays mapped at least
+// as long as the Stack exists (an arena is unmapped only when none of its slots is a
+// live Stack); it holds no reference to thread-local state, and the pool it returns to
+// on drop accepts slots from any thread.
 unsafe impl Send for Stack {}
 // SAFETY: `&Stack` only exposes addresses, never the memory behind them.
 unsafe impl Sync for Stack {}

@@ -1,4 +1,6 @@
 //! Pooling: a per-thread cache per size class in front of one shared free list.
+//! (Classes above 4 MiB are not pooled: their slots go straight back to their arena,
+//! see `reclaimable` and `arena.rs`.)
 //!
 //! The hot path (`Stack::new` and drop on a thread whose cache has a slot or room) is a
 //! `Vec::pop`/`Vec::push` in a thread-local: no lock and no read-modify-write atomic.
@@ -204,7 +206,7 @@ impl Pool {
                     .sum::<usize>();
                 true
             });
-        let pooled = shared + cached;
+        let pooled = shared + cached + carver.reclaimable_free;
         Stats {
             guard: self.guard,
             live: carved.saturating_sub(pooled),
@@ -243,6 +245,14 @@ fn cache_cap(class: SizeClass) -> usize {
     (CACHE_BYTES / class.usable()).min(MAX_CACHED)
 }
 
+/// Classes too large to cache (above 4 MiB) bypass the caches and the shared lists:
+/// their arenas keep their own free slots and are unmapped when none is in use (see
+/// `arena.rs`), so a burst of huge stacks does not hold address space and registry
+/// entries for the rest of the process.
+fn reclaimable(class: SizeClass) -> bool {
+    cache_cap(class) == 0
+}
+
 impl LocalCache {
     fn publish(&mut self, pool: &Pool, class: SizeClass) {
         let counts = self.counts.get_or_insert_with(|| {
@@ -273,13 +283,6 @@ impl LocalCache {
 
     fn push(&mut self, pool: &Pool, class: SizeClass, low: usize) {
         let cap = cache_cap(class);
-        if cap == 0 {
-            // Classes too large to cache (> 4 MiB) go straight back, trimmed now: one
-            // deep use of such a stack can hold many megabytes.
-            pool.trim(class, low);
-            pool.shared(class).clean.push(low);
-            return;
-        }
         let slots = &mut self.slots[class.index()];
         if slots.len() >= cap {
             // Overflow: the coldest half (the bottom of the LIFO) goes to the shared list.
@@ -302,6 +305,9 @@ impl Drop for LocalCache {
 
 pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
     let pool = pool()?;
+    if reclaimable(class) {
+        return pool.carver().alloc_reclaimable(class);
+    }
     CACHE
         .try_with(|cache| cache.borrow_mut().pop(pool, class))
         .unwrap_or_else(|_| {
@@ -314,6 +320,13 @@ pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
 
 pub(crate) fn free(class: SizeClass, low: usize) {
     let pool = pool().expect("a stack exists, so the pool was initialised");
+    if reclaimable(class) {
+        // Trimmed now, outside the lock: one deep use of such a stack can hold many
+        // megabytes, and its arena may stay mapped.
+        pool.trim(class, low);
+        pool.carver().free_reclaimable(low);
+        return;
+    }
     if CACHE
         .try_with(|cache| cache.borrow_mut().push(pool, class, low))
         .is_err()
