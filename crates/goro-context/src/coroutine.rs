@@ -140,6 +140,16 @@ type Inner<R> = corosensei::Coroutine<(), Reason, thread::Result<R>, SlotStack>;
 /// all, destructors not run), because unwinding it there would be as unsound as
 /// resuming it there. A scheduler unwinds its coroutines on their home threads.
 ///
+/// It is leaked too when dropped while its home thread is being torn down (its
+/// thread-locals' destructors are running), once goro-context can tell: from the
+/// moment thread-locals first used before the thread's first coroutine are destroyed.
+/// Its stack may borrow a thread-local (`LOCAL.with(|v| { ..suspend.. })`) that is
+/// already destroyed, and unwinding would run its destructors against that value.
+/// Earlier in the teardown goro-context cannot tell, so do not keep a suspended
+/// coroutine in a thread-local that is first used after the thread has run a
+/// coroutine: finish or drop your coroutines before the thread exits (as goro's
+/// scheduler does), or keep them in a thread-local that is first used before.
+///
 /// # `Send`
 ///
 /// A `Coroutine<R>` is `Send` when `R` is: see the argument at the `unsafe impl`.
@@ -169,6 +179,15 @@ pub struct Coroutine<R> {
 // 4. The result `R` crosses to whichever thread resumes the coroutine last, hence
 //    `R: Send`; `Info` holds an `Arc<str>` and plain data (its yielder pointer is only
 //    dereferenced by the running coroutine itself).
+// 5. Unwinding on the home thread is running the stack's destructors there, so it must
+//    happen while everything the stack borrows is alive. Thread-locals die in the
+//    home thread's teardown, in an order std leaves open (LIFO by first use, on glibc).
+//    `Drop` leaks instead of unwinding once `current::tearing_down()` reports the
+//    teardown, which covers every thread-local first used before the thread's first
+//    coroutine ran. Restriction (in "Dropping a coroutine"): a suspended coroutine that
+//    borrows a thread-local must not be dropped by the destructor of a thread-local
+//    first used after the thread's first coroutine ran; std offers no way to see that
+//    case, and goro's scheduler never does it (it unwinds before its threads exit).
 unsafe impl<R: Send> Send for Coroutine<R> {}
 
 /// Configures a coroutine before it is created: its name and stack size.
@@ -435,8 +454,9 @@ impl<R> Drop for Coroutine<R> {
             unsafe { ManuallyDrop::drop(&mut self.inner) };
             return;
         }
-        if !self.migratable && self.home != current::thread_id() {
-            // Leak: see "Dropping a coroutine". The slot is lost to the pool.
+        if !self.migratable && (self.home != current::thread_id() || current::tearing_down()) {
+            // Leak: see "Dropping a coroutine" and point 5 at `unsafe impl Send`. The
+            // slot is lost to the pool.
             return;
         }
         // The forced unwind runs the coroutine's destructors on its own stack; they may

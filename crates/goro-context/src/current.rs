@@ -37,6 +37,42 @@ thread_local! {
     static CURRENT: Cell<*const Info> = const { Cell::new(ptr::null()) };
     static THREAD: Cell<u64> = const { Cell::new(0) };
     static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    /// Set by `TeardownWatch`'s destructor. No destructor of its own, so it can be
+    /// read at any point of the thread's teardown.
+    static TORN_DOWN: Cell<bool> = const { Cell::new(false) };
+    /// Registered (first touched) by `init_thread`, before the thread's first
+    /// coroutine runs.
+    static WATCH: TeardownWatch = const { TeardownWatch };
+}
+
+/// Marks the thread's teardown: its destructor runs among the thread's thread-local
+/// destructors.
+struct TeardownWatch;
+
+impl Drop for TeardownWatch {
+    fn drop(&mut self) {
+        TORN_DOWN.set(true);
+    }
+}
+
+/// Whether this thread's teardown has reached `WATCH`: from then on a suspended
+/// coroutine's borrow of a thread-local may dangle, and unwinding it would be unsound.
+///
+/// std runs thread-local destructors in the reverse order of the values' first use
+/// (glibc's `__cxa_thread_atexit_impl` is LIFO) and promises no order at all. `WATCH`
+/// is first used just before the thread's first coroutine runs, so:
+/// 1. A thread-local first used *before* that is destroyed after `WATCH`: once it is
+///    gone, this returns true, and every coroutine dropped from then on is leaked.
+/// 2. A thread-local first used *later* (by a coroutine, say) is destroyed before
+///    `WATCH`. A suspended coroutine that borrows it is still unwound safely if the
+///    value holding that coroutine was first used before `WATCH` (it is then dropped
+///    after `WATCH`, so leaked) or after the borrowed one (then it is dropped first).
+///
+/// What this cannot see (a coroutine held by a thread-local first used after `WATCH`
+/// and borrowing one first used later still) is the restriction written at
+/// `Coroutine`'s `unsafe impl Send`.
+pub(crate) fn tearing_down() -> bool {
+    TORN_DOWN.get() || WATCH.try_with(|_| ()).is_err()
 }
 
 /// Sets the running coroutine, returning the previous one (a coroutine may resume
@@ -71,6 +107,9 @@ pub(crate) fn thread_id() -> u64 {
 fn init_thread() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     crate::signal::init_thread();
+    // Registers the watch's destructor now; see `tearing_down`. Fails only if this
+    // thread's teardown has begun, which `tearing_down` then reports anyway.
+    let _ = WATCH.try_with(|_| ());
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     THREAD.with(|t| t.set(id));
     id

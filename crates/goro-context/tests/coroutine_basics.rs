@@ -243,6 +243,58 @@ fn a_started_coroutine_dropped_away_from_home_is_leaked_not_unwound() {
 }
 
 #[test]
+fn a_coroutine_dropped_in_thread_teardown_is_leaked_not_unwound() {
+    use std::cell::RefCell;
+    use std::sync::atomic::AtomicBool;
+
+    // A coroutine suspended inside `BORROWED.with`, held by another thread-local. The
+    // thread's teardown destroys BORROWED (first used last) before HELD: unwinding the
+    // coroutine then would run `Guard::drop` against a destroyed value.
+    static BORROWED_GONE: AtomicBool = AtomicBool::new(false);
+    static UNWOUND_AFTER_IT: AtomicBool = AtomicBool::new(false);
+    struct Borrowed;
+    impl Drop for Borrowed {
+        fn drop(&mut self) {
+            BORROWED_GONE.store(true, Ordering::SeqCst);
+        }
+    }
+    struct Guard<'a>(#[allow(dead_code)] &'a Borrowed);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            // (A real guard would touch `self.0` here: that is the use after destroy.)
+            if BORROWED_GONE.load(Ordering::SeqCst) {
+                UNWOUND_AFTER_IT.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    thread_local! {
+        static BORROWED: Borrowed = const { Borrowed };
+        static HELD: RefCell<Option<Coroutine<()>>> = const { RefCell::new(None) };
+    }
+    std::thread::spawn(|| {
+        let co = Coroutine::new(|| {
+            BORROWED.with(|b| {
+                let _guard = Guard(b);
+                goro_context::suspend(Reason::Park).unwrap();
+            });
+        })
+        .unwrap();
+        HELD.with(|held| *held.borrow_mut() = Some(co));
+        HELD.with(|held| {
+            let resumed = held.borrow_mut().as_mut().unwrap().resume();
+            assert!(matches!(resumed, Ok(Resumed::Suspended(Reason::Park))));
+        });
+    })
+    .join()
+    .unwrap();
+    assert!(BORROWED_GONE.load(Ordering::SeqCst));
+    assert!(
+        !UNWOUND_AFTER_IT.load(Ordering::SeqCst),
+        "the coroutine was unwound after the thread-local it borrows was destroyed"
+    );
+}
+
+#[test]
 fn suspend_outside_a_coroutine_is_an_error() {
     assert!(goro_context::suspend(Reason::Yield).is_err());
     assert!(!goro_context::in_coroutine());
