@@ -135,7 +135,13 @@ type Inner<R> = corosensei::Coroutine<(), Reason, thread::Result<R>, SlotStack>;
 /// # Dropping a coroutine
 ///
 /// Dropping a suspended coroutine unwinds its stack (destructors run, as if a panic
-/// started at its suspension point), then returns the stack to the pool. A started
+/// started at its suspension point), then returns the stack to the pool. A panic in one
+/// of those destructors aborts the process, as any panic during unwinding does. Code
+/// that catches this unwind (`catch_unwind` around a suspension point) and then panics
+/// anew or returns does not stop it: that panic's payload, or the returned value, is
+/// dropped with the coroutine. Dropping a coroutine that never started drops its
+/// closure, and a panic from a capture's destructor comes out of `drop`, as it would
+/// for any dropped closure. A started
 /// coroutine dropped on a thread other than its home is *leaked* instead (stack and
 /// all, destructors not run), because unwinding it there would be as unsound as
 /// resuming it there. A scheduler unwinds its coroutines on their home threads.
@@ -291,18 +297,23 @@ impl<R: Send + 'static> Coroutine<R> {
     {
         let stack_top = stack.top().as_ptr() as usize;
         let stack_size = stack.size();
+        let f = Closure(ManuallyDrop::new(f));
         let body = move |yielder: &Yielder<(), Reason>, ()| -> thread::Result<R> {
             // SAFETY: `resume` set CURRENT to this coroutine's Info before switching
             // here, and it stays in place while we run. Recording the yielder before
             // user code runs is what lets `suspend` find it from any depth.
             unsafe { (*current::current_ptr()).yielder.set(yielder) };
-            match panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(value) => Ok(value),
-                // The coroutine is being dropped: this is corosensei's forced unwind,
-                // which must reach the root to finish. Let it through.
-                Err(payload) if current::dropping() => panic::resume_unwind(payload),
-                Err(payload) => Err(payload),
+            let result = panic::catch_unwind(AssertUnwindSafe(f.take()));
+            if current::dropping() {
+                // Dropped while suspended: corosensei's forced unwind got here, or what
+                // a `catch_unwind` in `f` made of it (another panic, or a value). Nobody
+                // will see this result. corosensei discards a normal return but aborts
+                // the process on a payload it did not send, so drop the result here,
+                // where a panic from its destructor is caught too, and return normally.
+                drop_quietly(result);
+                return Err(Box::new(Exit));
             }
+            result
         };
         Coroutine {
             inner: ManuallyDrop::new(corosensei::Coroutine::with_stack(
@@ -433,6 +444,55 @@ impl<R> Coroutine<R> {
     }
 }
 
+/// The user's closure until the coroutine first runs.
+///
+/// Dropped unstarted, corosensei drops it in the dropper's context from inside its own
+/// `Drop`, where any unwind aborts the process (a guard there panics while panicking).
+/// So a panic from a capture's destructor is caught here and handed to
+/// `Coroutine::drop` (`current::stash_drop_panic`), which resumes it when corosensei is
+/// done.
+struct Closure<F>(ManuallyDrop<F>);
+
+impl<F> Closure<F> {
+    /// Moves the closure out to run it; its `Drop` does not run.
+    fn take(self) -> F {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `F` is moved out exactly once.
+        unsafe { ManuallyDrop::take(&mut this.0) }
+    }
+}
+
+impl<F> Drop for Closure<F> {
+    fn drop(&mut self) {
+        // SAFETY: `take` did not run (it skips this destructor), so `F` is still here;
+        // it is dropped once, here. A panic midway drops its remaining captures while
+        // unwinding, as any value's drop glue does.
+        let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.0)
+        }));
+        if let Err(payload) = dropped {
+            current::stash_drop_panic(payload);
+        }
+    }
+}
+
+/// Drops a value nobody will see. A panic from its destructor was reported by the panic
+/// hook; its payload, whose own destructor could panic again, is leaked.
+fn drop_quietly<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        std::mem::forget(payload);
+    }
+}
+
+/// Puts back the previous drop-panic slot when `Coroutine::drop` is done with its own.
+struct RestoreDropPanic(*mut Option<Box<dyn Any + Send>>);
+
+impl Drop for RestoreDropPanic {
+    fn drop(&mut self) {
+        current::catch_drop_panics(self.0);
+    }
+}
+
 /// Restores the previous CURRENT when `resume` ends, even if it unwinds.
 struct RestoreCurrent(*const Info);
 
@@ -450,8 +510,17 @@ impl<R> Drop for Coroutine<R> {
             // destructors run in the caller's context, as any dropped value's do), or
             // finished (nothing left on the stack). Nothing runs on the coroutine's
             // stack, so it must not become CURRENT: its yielder may not even exist.
+            // A panic from a capture's destructor is caught by `Closure` (an unwind
+            // through corosensei's drop would abort) and comes out of this `drop`
+            // once corosensei is done, as it would from any dropped closure.
+            let mut panicked = None;
+            let restore = RestoreDropPanic(current::catch_drop_panics(&raw mut panicked));
             // SAFETY: `inner` is dropped exactly once, here, and never used afterwards.
             unsafe { ManuallyDrop::drop(&mut self.inner) };
+            drop(restore);
+            if let Some(payload) = panicked {
+                panic::resume_unwind(payload);
+            }
             return;
         }
         if !self.migratable && (self.home != current::thread_id() || current::tearing_down()) {

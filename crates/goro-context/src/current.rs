@@ -9,6 +9,7 @@
 //! recomputes the address every time. (`thread_id` and `next_id` are only used outside
 //! suspension points: on the resume path and at creation.)
 
+use std::any::Any;
 use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
@@ -43,6 +44,36 @@ thread_local! {
     /// Registered (first touched) by `init_thread`, before the thread's first
     /// coroutine runs.
     static WATCH: TeardownWatch = const { TeardownWatch };
+    /// Where a panic from dropping an unstarted coroutine's closure goes: a local of
+    /// the `Coroutine::drop` running on this thread, or null. No destructor.
+    static DROP_PANIC: Cell<*mut Option<Payload>> = const { Cell::new(ptr::null_mut()) };
+}
+
+type Payload = Box<dyn Any + Send>;
+
+/// Makes `slot` the place for `stash_drop_panic`; returns the previous one, which the
+/// caller puts back (drops of unstarted coroutines nest when a capture's destructor
+/// drops another).
+pub(crate) fn catch_drop_panics(slot: *mut Option<Payload>) -> *mut Option<Payload> {
+    DROP_PANIC.replace(slot)
+}
+
+/// Hands a panic from an unstarted closure's destructor to the `Coroutine::drop` that
+/// is dropping it.
+pub(crate) fn stash_drop_panic(payload: Payload) {
+    let slot = DROP_PANIC.get();
+    if slot.is_null() {
+        // Only `Coroutine::drop` drops an unstarted closure, and it always sets a slot;
+        // should that change, leak the payload rather than unwind through corosensei.
+        std::mem::forget(payload);
+        return;
+    }
+    // SAFETY: a non-null slot is a local of the `Coroutine::drop` on this thread's
+    // stack that set it, which is still running (it is dropping our closure) and puts
+    // the previous slot back, through a guard, before that local goes away. One
+    // closure panics at most once here (a second panic while it unwinds aborts), and a
+    // nested drop has a slot of its own, so the slot is empty: nothing is overwritten.
+    unsafe { *slot = Some(payload) };
 }
 
 /// Marks the thread's teardown: its destructor runs among the thread's thread-local

@@ -1,0 +1,77 @@
+//! Panics while a coroutine is dropped: each in a child process, because corosensei
+//! aborts the process if anything unwinds out of its own `Drop`.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use goro_context::{Coroutine, Reason, Resumed};
+
+#[path = "support/child.rs"]
+mod child;
+
+/// Runs the test's body in a child process; the child must exit cleanly.
+fn survives(test: &str) -> bool {
+    match child::in_child(test, &[]) {
+        Ok((status, stderr)) => {
+            assert!(status.success(), "{status}; stderr: {stderr}");
+            assert!(stderr.contains("survived"), "stderr: {stderr}");
+            false
+        }
+        Err(()) => true,
+    }
+}
+
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("bomb");
+    }
+}
+
+#[test]
+fn a_panic_dropping_an_unstarted_closure_reaches_the_dropper() {
+    if !survives("a_panic_dropping_an_unstarted_closure_reaches_the_dropper") {
+        return;
+    }
+    // Like dropping a boxed closure whose capture panics: the panic comes out of `drop`.
+    let bomb = Bomb;
+    let co = Coroutine::new(move || drop(bomb)).unwrap();
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| drop(co))).unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"bomb"));
+    // The stack went back: the next coroutine gets one.
+    let mut next = Coroutine::new(|| 7).unwrap();
+    assert!(matches!(next.resume(), Ok(Resumed::Finished(Ok(7)))));
+    eprintln!("survived");
+}
+
+#[test]
+fn a_caught_forced_unwind_turned_into_a_panic_is_dropped_with_the_coroutine() {
+    if !survives("a_caught_forced_unwind_turned_into_a_panic_is_dropped_with_the_coroutine") {
+        return;
+    }
+    let mut co = Coroutine::new(|| {
+        // Catches the unwind that dropping the coroutine starts, then panics anew.
+        let _ = panic::catch_unwind(|| goro_context::suspend(Reason::Park));
+        panic!("replaced");
+    })
+    .unwrap();
+    let _: Resumed<()> = co.resume().unwrap();
+    drop(co);
+    eprintln!("survived");
+}
+
+#[test]
+fn a_result_returned_while_being_dropped_is_dropped_quietly() {
+    if !survives("a_result_returned_while_being_dropped_is_dropped_quietly") {
+        return;
+    }
+    let mut co = Coroutine::new(|| {
+        // Swallows the unwind and returns a value whose destructor panics.
+        let _ = panic::catch_unwind(|| goro_context::suspend(Reason::Park));
+        Bomb
+    })
+    .unwrap();
+    assert!(matches!(co.resume(), Ok(Resumed::Suspended(Reason::Park))));
+    drop(co);
+    eprintln!("survived");
+}
