@@ -326,6 +326,7 @@ impl<R: Send + 'static> Coroutine<R> {
                 name,
                 stack_top,
                 dropping: Cell::new(false),
+                drop_panic: Cell::new(ptr::null_mut()),
             },
             home: 0,
             migratable: false,
@@ -485,7 +486,7 @@ fn drop_quietly<T>(value: T) {
 }
 
 /// Puts back the previous drop-panic slot when `Coroutine::drop` is done with its own.
-struct RestoreDropPanic(*mut Option<Box<dyn Any + Send>>);
+struct RestoreDropPanic(*mut Option<current::Payload>);
 
 impl Drop for RestoreDropPanic {
     fn drop(&mut self) {

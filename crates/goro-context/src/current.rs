@@ -32,6 +32,9 @@ pub(crate) struct Info {
     pub(crate) stack_top: usize,
     /// Set while the coroutine is being force-unwound because it was dropped.
     pub(crate) dropping: Cell<bool>,
+    /// Where a panic from dropping an unstarted coroutine's closure goes, while this
+    /// coroutine drops one: a local of that `Coroutine::drop`, or null.
+    pub(crate) drop_panic: Cell<*mut Option<Payload>>,
 }
 
 thread_local! {
@@ -44,35 +47,53 @@ thread_local! {
     /// Registered (first touched) by `init_thread`, before the thread's first
     /// coroutine runs.
     static WATCH: TeardownWatch = const { TeardownWatch };
-    /// Where a panic from dropping an unstarted coroutine's closure goes: a local of
-    /// the `Coroutine::drop` running on this thread, or null. No destructor.
+    /// `Info::drop_panic` for code outside any coroutine. No destructor.
     static DROP_PANIC: Cell<*mut Option<Payload>> = const { Cell::new(ptr::null_mut()) };
 }
 
-type Payload = Box<dyn Any + Send>;
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// The running coroutine's `drop_panic`, or the plain thread's.
+///
+/// Per coroutine, not per thread: a capture's destructor may suspend the coroutine in
+/// the middle of a `Coroutine::drop`, and while it is suspended another coroutine on
+/// the thread may drop one of its own; with one slot per thread each would restore the
+/// other's and one could write into a frame that is gone. A plain thread cannot
+/// suspend, so its drops nest strictly.
+fn drop_panic_cell<T>(f: impl FnOnce(&Cell<*mut Option<Payload>>) -> T) -> T {
+    // SAFETY: as in `current`: a non-null CURRENT points at the running coroutine's
+    // Info, which stays in place while it runs (for the duration of this call).
+    match unsafe { current_ptr().as_ref() } {
+        Some(info) => f(&info.drop_panic),
+        None => DROP_PANIC.with(f),
+    }
+}
 
 /// Makes `slot` the place for `stash_drop_panic`; returns the previous one, which the
 /// caller puts back (drops of unstarted coroutines nest when a capture's destructor
 /// drops another).
+#[inline(never)]
 pub(crate) fn catch_drop_panics(slot: *mut Option<Payload>) -> *mut Option<Payload> {
-    DROP_PANIC.replace(slot)
+    drop_panic_cell(|cell| cell.replace(slot))
 }
 
 /// Hands a panic from an unstarted closure's destructor to the `Coroutine::drop` that
 /// is dropping it.
+#[inline(never)]
 pub(crate) fn stash_drop_panic(payload: Payload) {
-    let slot = DROP_PANIC.get();
+    let slot = drop_panic_cell(Cell::get);
     if slot.is_null() {
         // Only `Coroutine::drop` drops an unstarted closure, and it always sets a slot;
         // should that change, leak the payload rather than unwind through corosensei.
         std::mem::forget(payload);
         return;
     }
-    // SAFETY: a non-null slot is a local of the `Coroutine::drop` on this thread's
-    // stack that set it, which is still running (it is dropping our closure) and puts
-    // the previous slot back, through a guard, before that local goes away. One
-    // closure panics at most once here (a second panic while it unwinds aborts), and a
-    // nested drop has a slot of its own, so the slot is empty: nothing is overwritten.
+    // SAFETY: a non-null slot is a local of the `Coroutine::drop` that set it, in the
+    // same coroutine (or plain thread) as we are, so on our own stack: that drop is
+    // still running (it is dropping our closure) and puts the previous slot back,
+    // through a guard, before the local goes away. One closure panics at most once here
+    // (a second panic while it unwinds aborts), and a nested drop has a slot of its
+    // own, so the slot is empty: nothing is overwritten.
     unsafe { *slot = Some(payload) };
 }
 

@@ -75,3 +75,33 @@ fn a_result_returned_while_being_dropped_is_dropped_quietly() {
     drop(co);
     eprintln!("survived");
 }
+
+#[test]
+fn coroutines_that_suspend_while_dropping_closures_each_get_their_own_panic() {
+    // A capture's destructor suspends the coroutine that drops it, and another
+    // coroutine drops one of its own meanwhile: each drop's panic must come out of
+    // that drop, not the other's.
+    struct SuspendsThenPanics(&'static str);
+    impl Drop for SuspendsThenPanics {
+        fn drop(&mut self) {
+            goro_context::suspend(Reason::Park).unwrap();
+            panic::panic_any(self.0);
+        }
+    }
+    fn dropper(tag: &'static str) -> Coroutine<Option<&'static str>> {
+        Coroutine::new(move || {
+            let capture = SuspendsThenPanics(tag);
+            let unstarted = Coroutine::new(move || drop(capture)).unwrap();
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(unstarted)));
+            dropped
+                .err()
+                .and_then(|p| p.downcast_ref::<&str>().copied())
+        })
+        .unwrap()
+    }
+    let (mut a, mut b) = (dropper("a"), dropper("b"));
+    assert!(matches!(a.resume(), Ok(Resumed::Suspended(Reason::Park))));
+    assert!(matches!(b.resume(), Ok(Resumed::Suspended(Reason::Park))));
+    assert!(matches!(a.resume(), Ok(Resumed::Finished(Ok(Some("a"))))));
+    assert!(matches!(b.resume(), Ok(Resumed::Finished(Ok(Some("b"))))));
+}
