@@ -171,7 +171,8 @@ pub struct Stats {
     pub guard: GuardMechanism,
     /// Stacks handed out and not yet dropped.
     pub live: usize,
-    /// Free stacks kept for reuse (thread caches and the shared list).
+    /// Free stacks kept for reuse (thread caches, the shared list, and the free slots
+    /// of arenas of stacks above 4 MiB).
     pub pooled: usize,
     /// Address space reserved by arenas, in bytes (not memory in use: arenas are
     /// committed page by page as stacks touch them).

@@ -177,8 +177,8 @@ impl Pool {
         let bottom = low + self.page;
         let len = class.usable().saturating_sub(KEEP_PAGES * self.page);
         if len > 0 {
-            // SAFETY: the slot is free (owned by the pool, not by any Stack), so nobody
-            // reads its memory again before it is handed out as a fresh stack.
+            // SAFETY: the slot is free (owned by the pool, or by a Stack being dropped),
+            // so nobody reads its memory again before it is handed out as a fresh stack.
             unsafe { sys::discard(nonnull(bottom), len) };
         }
     }
