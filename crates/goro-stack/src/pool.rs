@@ -251,8 +251,11 @@ fn cache_cap(class: SizeClass) -> usize {
 /// entries for the rest of the process.
 #[inline]
 fn reclaimable(class: SizeClass) -> bool {
-    // The same as `cache_cap(class) == 0`, without a division on the hot path.
-    class.usable() > CACHE_BYTES
+    // The same as `cache_cap(class) == 0` (a unit test checks), as one compare on the
+    // hot path: the class of CACHE_BYTES is the largest cached one.
+    const LARGEST_CACHED: u8 =
+        (CACHE_BYTES.trailing_zeros() - crate::MIN_STACK_SIZE.trailing_zeros()) as u8;
+    class.0 > LARGEST_CACHED
 }
 
 impl LocalCache {
@@ -308,7 +311,7 @@ impl Drop for LocalCache {
 pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
     let pool = pool()?;
     if reclaimable(class) {
-        return pool.carver().alloc_reclaimable(class);
+        return alloc_reclaimable(pool, class);
     }
     CACHE
         .try_with(|cache| cache.borrow_mut().pop(pool, class))
@@ -323,11 +326,7 @@ pub(crate) fn alloc(class: SizeClass) -> Result<usize, StackError> {
 pub(crate) fn free(class: SizeClass, low: usize) {
     let pool = pool().expect("a stack exists, so the pool was initialised");
     if reclaimable(class) {
-        // Trimmed now, outside the lock: one deep use of such a stack can hold many
-        // megabytes, and its arena may stay mapped.
-        pool.trim(class, low);
-        pool.carver().free_reclaimable(low);
-        return;
+        return free_reclaimable(pool, class, low);
     }
     if CACHE
         .try_with(|cache| cache.borrow_mut().push(pool, class, low))
@@ -335,6 +334,22 @@ pub(crate) fn free(class: SizeClass, low: usize) {
     {
         pool.give(class, std::iter::once(low));
     }
+}
+
+// The huge classes' paths stay out of line: the ordinary ones are the hot path.
+#[cold]
+#[inline(never)]
+fn alloc_reclaimable(pool: &Pool, class: SizeClass) -> Result<usize, StackError> {
+    pool.carver().alloc_reclaimable(class)
+}
+
+#[cold]
+#[inline(never)]
+fn free_reclaimable(pool: &Pool, class: SizeClass, low: usize) {
+    // Trimmed now, outside the lock: one deep use of such a stack can hold many
+    // megabytes, and its arena may stay mapped.
+    pool.trim(class, low);
+    pool.carver().free_reclaimable(low);
 }
 
 /// Trims the shared lists' dirty slots.
