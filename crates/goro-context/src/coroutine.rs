@@ -83,8 +83,8 @@ impl SlotStack {
 // `bottom()` when the slot is carved and keeps it, mapped, while the `Stack` lives;
 // `_stack` is dropped only after corosensei has finished with the stack (it is a field
 // of the stack corosensei owns). Its smallest stack is 16 KiB, above corosensei's 4 KiB
-// minimum. `top()` and `guard()`
-// are page-aligned, so they satisfy STACK_ALIGNMENT, and the limit includes the guard.
+// minimum. `top()` and `guard()` are page-aligned, so they satisfy STACK_ALIGNMENT, and
+// the limit includes the guard.
 unsafe impl corosensei::stack::Stack for SlotStack {
     #[inline]
     fn base(&self) -> StackPointer {
@@ -141,10 +141,12 @@ type Inner<R> = corosensei::Coroutine<(), Reason, thread::Result<R>, SlotStack>;
 /// anew or returns does not stop it: that panic's payload, or the returned value, is
 /// dropped with the coroutine. Dropping a coroutine that never started drops its
 /// closure, and a panic from a capture's destructor comes out of `drop`, as it would
-/// for any dropped closure. A started
-/// coroutine dropped on a thread other than its home is *leaked* instead (stack and
-/// all, destructors not run), because unwinding it there would be as unsound as
-/// resuming it there. A scheduler unwinds its coroutines on their home threads.
+/// for any dropped closure.
+///
+/// A started coroutine dropped on a thread other than its home is *leaked* instead
+/// (stack and all, destructors not run), because unwinding it there would be as
+/// unsound as resuming it there. A scheduler unwinds its coroutines on their home
+/// threads.
 ///
 /// It is leaked too when dropped while its home thread is being torn down (its
 /// thread-locals' destructors are running), once goro-context can tell: from the
