@@ -508,17 +508,23 @@ impl Drop for RestoreCurrent {
 
 impl<R> Drop for Coroutine<R> {
     fn drop(&mut self) {
-        if self.home == 0 || self.inner.done() {
-            // Never started (corosensei drops the closure in place; its captures'
-            // destructors run in the caller's context, as any dropped value's do), or
-            // finished (nothing left on the stack). Nothing runs on the coroutine's
-            // stack, so it must not become CURRENT: its yielder may not even exist.
-            // A panic from a capture's destructor is caught by `Closure` (an unwind
-            // through corosensei's drop would abort) and comes out of this `drop`
-            // once corosensei is done, as it would from any dropped closure.
+        if self.inner.done() {
+            // Finished: nothing is left on the stack, nothing runs.
+            // SAFETY: `inner` is dropped exactly once, here, and never used afterwards.
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+            return;
+        }
+        if self.home == 0 {
+            // Never started: corosensei drops the closure in place; its captures'
+            // destructors run in the caller's context, as any dropped value's do.
+            // Nothing runs on the coroutine's stack, so it must not become CURRENT: its
+            // yielder does not even exist. A panic from a capture's destructor is
+            // caught by `Closure` (an unwind through corosensei's drop would abort) and
+            // comes out of this `drop` once corosensei is done, as it would from any
+            // dropped closure.
             let mut panicked = None;
             let restore = RestoreDropPanic(current::catch_drop_panics(&raw mut panicked));
-            // SAFETY: `inner` is dropped exactly once, here, and never used afterwards.
+            // SAFETY: as above.
             unsafe { ManuallyDrop::drop(&mut self.inner) };
             drop(restore);
             if let Some(payload) = panicked {
