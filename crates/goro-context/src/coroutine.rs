@@ -97,7 +97,7 @@ unsafe impl corosensei::stack::Stack for SlotStack {
     }
 }
 
-type Inner<R> = corosensei::Coroutine<(), Reason, thread::Result<R>, SlotStack>;
+type Inner<R> = corosensei::Coroutine<(), Reason, thread::Result<Returned<R>>, SlotStack>;
 
 /// A stackful coroutine on a guarded goro-stack slot.
 ///
@@ -300,22 +300,25 @@ impl<R: Send + 'static> Coroutine<R> {
         let stack_top = stack.top().as_ptr() as usize;
         let stack_size = stack.size();
         let f = Closure(ManuallyDrop::new(f));
-        let body = move |yielder: &Yielder<(), Reason>, ()| -> thread::Result<R> {
+        let body = move |yielder: &Yielder<(), Reason>, ()| -> thread::Result<Returned<R>> {
             // SAFETY: `resume` set CURRENT to this coroutine's Info before switching
             // here, and it stays in place while we run. Recording the yielder before
             // user code runs is what lets `suspend` find it from any depth.
             unsafe { (*current::current_ptr()).yielder.set(yielder) };
-            let result = panic::catch_unwind(AssertUnwindSafe(f.take()));
-            if current::dropping() {
+            match panic::catch_unwind(AssertUnwindSafe(f.take())) {
+                Ok(value) => Ok(Returned(ManuallyDrop::new(value))),
                 // Dropped while suspended: corosensei's forced unwind got here, or what
-                // a `catch_unwind` in `f` made of it (another panic, or a value). Nobody
-                // will see this result. corosensei discards a normal return but aborts
-                // the process on a payload it did not send, so drop the result here,
-                // where a panic from its destructor is caught too, and return normally.
-                drop_quietly(result);
-                return Err(Box::new(Exit));
+                // a `catch_unwind` in `f` made of it. corosensei aborts the process on
+                // a payload it did not send, but discards a normal return (a value
+                // returned while being dropped, too: `Returned` keeps that drop safe).
+                // So drop the payload here, where a panic from its destructor is caught
+                // too, and return normally.
+                Err(payload) if current::dropping() => {
+                    drop_quietly(payload);
+                    Err(Box::new(Exit))
+                }
+                Err(payload) => Err(payload),
             }
-            result
         };
         Coroutine {
             inner: ManuallyDrop::new(corosensei::Coroutine::with_stack(
@@ -379,7 +382,7 @@ impl<R> Coroutine<R> {
         drop(restore);
         Ok(match result {
             CoroutineResult::Yield(reason) => Resumed::Suspended(reason),
-            CoroutineResult::Return(result) => Resumed::Finished(result),
+            CoroutineResult::Return(result) => Resumed::Finished(result.map(Returned::into_inner)),
         })
     }
 
@@ -476,6 +479,30 @@ impl<F> Drop for Closure<F> {
         if let Err(payload) = dropped {
             current::stash_drop_panic(payload);
         }
+    }
+}
+
+/// A coroutine's return value on its way out to `resume`.
+///
+/// If the coroutine's code swallows the forced unwind of a drop and returns, corosensei
+/// drops the value itself, from inside its `Drop`, where any unwind aborts the process;
+/// so this catches a panic from `R`'s destructor (`drop_quietly`). On the way out of
+/// `resume` it is unwrapped, and `R` is the caller's to drop.
+struct Returned<R>(ManuallyDrop<R>);
+
+impl<R> Returned<R> {
+    fn into_inner(self) -> R {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `R` is moved out exactly once.
+        unsafe { ManuallyDrop::take(&mut this.0) }
+    }
+}
+
+impl<R> Drop for Returned<R> {
+    fn drop(&mut self) {
+        // SAFETY: `into_inner` did not run (it skips this destructor), so `R` is still
+        // here; it is moved out once, here, and `self` is not used again.
+        drop_quietly(unsafe { ManuallyDrop::take(&mut self.0) });
     }
 }
 
