@@ -51,6 +51,30 @@ impl<T> SpinLock<T> {
     }
 }
 
+impl<T> SpinLock<T> {
+    /// Locks without a guard, for holding several locks at once (a non-blocking
+    /// select, see select.rs). Unlock with [`unlock_raw`](SpinLock::unlock_raw).
+    pub(crate) fn lock_raw(&self) {
+        std::mem::forget(self.lock());
+    }
+
+    /// Unlocks what [`lock_raw`](SpinLock::lock_raw) locked.
+    ///
+    /// # Safety
+    ///
+    /// The caller locked it with `lock_raw` and no longer uses the value.
+    pub(crate) unsafe fn unlock_raw(&self) {
+        // Release: as in `SpinGuard::drop`.
+        self.locked.store(false, Ordering::Release);
+    }
+
+    /// The value, for a caller that holds the lock through
+    /// [`lock_raw`](SpinLock::lock_raw); dereferencing it is sound until `unlock_raw`.
+    pub(crate) fn data_ptr(&self) -> *mut T {
+        self.value.get()
+    }
+}
+
 /// Access to a [`SpinLock`]'s value; unlocks on drop.
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
