@@ -190,7 +190,12 @@ impl<T> Chan<T> {
 
     /// Whether a receive could complete now, not counting `me`'s own entries (a select
     /// never rendezvouses with itself).
-    fn recv_ready_locked(state: &mut State<T>, wake: &mut Wake, cap: Option<usize>, me: &Waiter) -> bool {
+    fn recv_ready_locked(
+        state: &mut State<T>,
+        wake: &mut Wake,
+        cap: Option<usize>,
+        me: &Waiter,
+    ) -> bool {
         if state.timer.is_some() {
             Chan::fire_due(state, wake, cap);
         }
