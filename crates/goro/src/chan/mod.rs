@@ -9,7 +9,8 @@
 //! are served in the order they arrived. A channel closes when [`Sender::close`] is
 //! called (Go's `close(ch)`) or when every `Sender` is dropped: receivers then drain
 //! what is buffered and get `Err(RecvError)`, and sends fail, returning the value in the
-//! error. When every `Receiver` is dropped, sends fail the same way.
+//! error. When every `Receiver` is dropped, sends fail the same way, and the messages
+//! still buffered are dropped.
 //!
 //! Every operation works from coroutines and plain threads alike, in any mix: a
 //! blocked coroutine parks (its worker runs others), a blocked thread blocks.
@@ -526,7 +527,8 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 /// Creates a receiver that never receives anything: `recv` waits forever,
-/// `recv_timeout` always times out, `try_recv` is always `Empty`.
+/// `recv_timeout` always times out, `try_recv` is always `Empty`. It has no buffer
+/// (`capacity()` is `Some(0)`).
 ///
 /// # Examples
 ///

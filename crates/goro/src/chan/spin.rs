@@ -13,9 +13,8 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_utils::Backoff;
+use crate::loom::{AtomicBool, Ordering};
 
 /// A spinlock around a `T`.
 pub(crate) struct SpinLock<T> {
@@ -36,7 +35,8 @@ impl<T> SpinLock<T> {
     }
 
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        let backoff = Backoff::new();
+        #[cfg(not(loom))]
+        let backoff = crossbeam_utils::Backoff::new();
         loop {
             // Acquire: pairs with the Release store in `SpinGuard::drop`, so the
             // previous holder's writes to the `T` are visible.
@@ -45,7 +45,10 @@ impl<T> SpinLock<T> {
             }
             // Wait for it to look free before trying again (no writes while it is held).
             while self.locked.load(Ordering::Relaxed) {
+                #[cfg(not(loom))]
                 backoff.snooze(); // spins, then yields the thread to the OS
+                #[cfg(loom)]
+                loom::thread::yield_now(); // lets loom run the holder
             }
         }
     }
