@@ -34,8 +34,8 @@ impl<T> SpinLock<T> {
         }
     }
 
+    #[cfg(not(loom))]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        #[cfg(not(loom))]
         let backoff = crossbeam_utils::Backoff::new();
         loop {
             // Acquire: pairs with the Release store in `SpinGuard::drop`, so the
@@ -45,11 +45,28 @@ impl<T> SpinLock<T> {
             }
             // Wait for it to look free before trying again (no writes while it is held).
             while self.locked.load(Ordering::Relaxed) {
-                #[cfg(not(loom))]
                 backoff.snooze(); // spins, then yields the thread to the OS
-                #[cfg(loom)]
-                loom::thread::yield_now(); // lets loom run the holder
             }
+        }
+    }
+
+    /// The same lock for loom's models, in the shape loom's docs give for a spinlock:
+    /// loom must see each failed attempt as a yield, and without a store.
+    #[cfg(loom)]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                loom::hint::spin_loop();
+            }
+            // Acquire: as above.
+            if self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return SpinGuard { lock: self };
+            }
+            loom::thread::yield_now();
         }
     }
 }

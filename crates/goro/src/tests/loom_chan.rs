@@ -45,7 +45,11 @@ fn select_recv(case: &mut RecvCase<'_, u32>) -> Result<u32, RecvError> {
 /// channel's buffered values come first (invariant 3 in chan/mod.rs).
 #[test]
 fn close_racing_a_registered_select_delivers_the_buffered_message() {
-    loom::model(|| {
+    // Two preemptions cover a send and a close landing anywhere in the select's steps
+    // (unbounded, the model runs for minutes).
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
         let (tx, rx) = bounded::<u32>(1);
         let sender = loom::thread::spawn(move || {
             tx.send(7).unwrap();
@@ -59,3 +63,4 @@ fn close_racing_a_registered_select_delivers_the_buffered_message() {
         assert_eq!(select_recv(&mut case), Err(RecvError));
     });
 }
+
