@@ -1,6 +1,7 @@
 //! The synchronization primitives goro is built from, from one place (STYLE.md §7).
 //!
-//! The channel waiter's claim protocol (chan/waiter.rs) uses the top-level items, which
+//! The channel waiter's claim protocol (chan/waiter.rs) and the channel lock
+//! (chan/spin.rs) use the top-level items, which
 //! are loom's models under `--cfg loom` (see src/tests/loom_waiter.rs) and std's
 //! otherwise. `goro::sync` uses [`unmodelled`]: std's always, because its primitives have
 //! `const` constructors, which loom's types lack; it has no loom models yet.
@@ -8,9 +9,9 @@
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// std's `UnsafeCell` with loom's access API, so that loom can check every access to
 /// the cell's contents for data races.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::chan::{self, Receiver, TrySendError};
+use crate::chan::{self, Receiver};
 
 pub use crate::sleep;
 
@@ -26,8 +26,11 @@ pub fn sleep_until(deadline: Instant) {
     goro_sched::sleep_until(deadline);
 }
 
-/// A channel that receives the current time once, `duration` from now, as Go's
-/// `time.After`. The channel is never closed: after its one value it stays empty.
+/// A channel that receives one value `duration` from now, as Go's `time.After`: the
+/// instant it was due (not when a worker got round to it; see the guide's "Timer
+/// channels"). It is ready as soon as that instant has passed, even if no worker has
+/// run its timer yet, so `after(Duration::ZERO)` is ready at once. The channel is
+/// never closed: after its one value it stays empty.
 ///
 /// # Examples
 ///
@@ -46,17 +49,13 @@ pub fn sleep_until(deadline: Instant) {
 ///
 /// If the runtime's configuration (environment) is invalid.
 pub fn after(duration: Duration) -> Receiver<Instant> {
-    let (tx, rx) = chan::timer_channel();
-    let deadline = far_or(Instant::now().checked_add(duration));
-    goro_sched::call_at(deadline, move || {
-        let _ = tx.try_send(Instant::now());
-    });
-    rx
+    chan::timer(far_or(Instant::now().checked_add(duration)), None)
 }
 
-/// A channel that receives the current time every `period`, as Go's `time.Tick`. It
-/// holds one value: ticks a slow receiver misses are dropped, not queued. The ticks
-/// stop when every receiver is dropped.
+/// A channel that receives a value every `period`, as Go's `time.Tick`: the instant
+/// each tick was due (`start + period`, `start + 2 * period`, ...). It holds one value:
+/// ticks a slow receiver misses are dropped, not queued, and the next one stays on
+/// the schedule. The ticks stop when every receiver is dropped.
 ///
 /// # Examples
 ///
@@ -78,20 +77,7 @@ pub fn tick(period: Duration) -> Receiver<Instant> {
         !period.is_zero(),
         "goro::time::tick: the period must be positive"
     );
-    let (tx, rx) = chan::timer_channel();
-    arm_tick(tx, far_or(Instant::now().checked_add(period)), period);
-    rx
-}
-
-/// Schedules the tick due at `at`; each tick schedules the next, until the receivers
-/// are gone.
-fn arm_tick(tx: chan::Sender<Instant>, at: Instant, period: Duration) {
-    goro_sched::call_at(at, move || {
-        if let Err(TrySendError::Disconnected(_)) = tx.try_send(Instant::now()) {
-            return; // nobody listens any more
-        }
-        arm_tick(tx, far_or(at.checked_add(period)), period);
-    });
+    chan::timer(far_or(Instant::now().checked_add(period)), Some(period))
 }
 
 /// `at`, or a deadline centuries away (a duration too large to add).

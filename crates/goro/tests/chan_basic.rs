@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use goro::chan::{self, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 
+#[path = "../../goro-context/tests/support/child.rs"]
+mod child;
+
 #[test]
 fn buffered_channels_are_fifo() {
     let (tx, rx) = chan::bounded(100);
@@ -294,4 +297,72 @@ fn close_races_lose_nothing() {
             "a sent message was lost"
         );
     }
+}
+
+/// crossbeam's drop_unreceived: when the last receiver goes, the buffered messages are
+/// dropped at once, not kept until the senders go too (a long-lived sender to a dead
+/// consumer would keep them forever).
+#[test]
+fn the_last_receiver_drops_the_buffered_messages() {
+    for (tx, rx) in [chan::bounded(1), chan::bounded(4), chan::unbounded()] {
+        let message = Arc::new(());
+        tx.send(message.clone()).unwrap();
+        let rx2 = rx.clone();
+        drop(rx);
+        assert_eq!(
+            Arc::strong_count(&message),
+            2,
+            "a receiver may still take it"
+        );
+        drop(rx2);
+        assert_eq!(
+            Arc::strong_count(&message),
+            1,
+            "dropped with the last receiver"
+        );
+        assert!(tx.send(message.clone()).is_err());
+        assert_eq!(Arc::strong_count(&message), 1);
+    }
+}
+
+/// A message whose destructor panics, dropped by the channel: that one panic
+/// propagates (from the drop of the last handle) and the messages behind it leak,
+/// rather than a second panic during unwinding aborting the process (crossbeam's
+/// array::panic_on_drop). Either handle may go last.
+#[test]
+fn a_panicking_message_destructor_does_not_abort() {
+    let test = "a_panicking_message_destructor_does_not_abort";
+    let Ok((status, stderr)) = child::in_child(test, &[]) else {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("a message's destructor panics");
+            }
+        }
+        for receiver_last in [true, false] {
+            let (tx, rx) = chan::bounded(2);
+            tx.send(Bomb).unwrap();
+            tx.send(Bomb).unwrap();
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if receiver_last {
+                    drop(tx);
+                    drop(rx);
+                } else {
+                    drop(rx);
+                    drop(tx);
+                }
+            }));
+            assert!(dropped.is_err(), "the panic propagates");
+        }
+        eprintln!("survived both");
+        return;
+    };
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("survived both"), "{stderr}");
+}
+
+/// `never` is a channel with no buffer, as crossbeam's.
+#[test]
+fn never_has_no_buffer() {
+    assert_eq!(chan::never::<u8>().capacity(), Some(0));
 }

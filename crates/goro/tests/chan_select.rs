@@ -2,6 +2,7 @@
 //! checklist, plus fairness, self-rendezvous and losing cases keeping their messages.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -301,4 +302,177 @@ fn arms_may_break_continue_and_return() {
     tx.send(8).unwrap();
     assert_eq!(first_message(&rx), Some(8));
     assert_eq!(first_message(&rx), None);
+}
+
+/// Runs `body` on this plain thread, then inside a coroutine.
+fn on_thread_and_in_coroutine(body: fn()) {
+    body();
+    goro::go!(body).join().unwrap();
+}
+
+/// Whether a stress loop that started at `start` should go on: at most `max` rounds,
+/// and at most `secs` seconds (checked every 1024 rounds).
+fn keep_going(start: Instant, rounds: u64, max: u64, secs: f64) -> bool {
+    rounds < max && (rounds % 1024 != 0 || start.elapsed().as_secs_f64() < secs)
+}
+
+/// Buffered values are delivered before "closed" (Go, crossbeam): a sender buffers a
+/// message and closes the channel while a select waits on it (or is about to); the
+/// select must get the message, never `Err(RecvError)` with the message left behind.
+#[test]
+fn a_select_gets_the_buffered_message_before_closed() {
+    on_thread_and_in_coroutine(|| {
+        let (jobs_tx, jobs) = chan::unbounded::<chan::Sender<u32>>();
+        // The sender spins (no parking in between), and waits a varying few spins
+        // before it sends, so that its send and close land anywhere in the select.
+        let sender = std::thread::spawn(move || {
+            let mut delay = 0;
+            loop {
+                match jobs.try_recv() {
+                    Ok(tx) => {
+                        delay = (delay + 7) % 64;
+                        (0..delay).for_each(|_| std::hint::spin_loop());
+                        tx.send(1).unwrap();
+                        drop(tx); // the last sender: closes the channel
+                    }
+                    Err(chan::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(chan::TryRecvError::Disconnected) => return,
+                }
+            }
+        });
+        let (_idle_tx, idle) = chan::bounded::<u32>(0);
+        let start = Instant::now();
+        let mut rounds = 0;
+        while keep_going(start, rounds, 2_000_000, 1.5) {
+            let (tx, rx) = chan::bounded(1);
+            jobs_tx.send(tx).unwrap();
+            let got = goro::select! {
+                recv(rx) -> m => m,
+                recv(idle) -> _ => unreachable!(),
+            };
+            let left = rx.try_recv();
+            assert_eq!(got, Ok(1), "round {rounds}: closed, with {left:?} buffered");
+            rounds += 1;
+        }
+        drop(jobs_tx);
+        sender.join().unwrap();
+    });
+}
+
+/// A select that may not wait is linearizable over its cases: a token moves between
+/// `a` and `b` (sent to one before it is taken from the other), so one of them holds
+/// it at every instant, and a select with `default` (or a zero timeout, or
+/// `Select::try_select`) over both must always find it. Go locks all the select's
+/// channels before it looks; looking at one channel after the other can miss it.
+#[test]
+fn a_non_blocking_select_is_linearizable() {
+    on_thread_and_in_coroutine(|| {
+        for flavour in ["default", "zero timeout", "try_select"] {
+            let (a_tx, a) = chan::bounded::<()>(1);
+            let (b_tx, b) = chan::bounded::<()>(1);
+            a_tx.send(()).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let mover = {
+                let (a_tx, a, b_tx, b) = (a_tx.clone(), a.clone(), b_tx.clone(), b.clone());
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        b_tx.send(()).unwrap();
+                        a.recv().unwrap();
+                        a_tx.send(()).unwrap();
+                        b.recv().unwrap();
+                    }
+                })
+            };
+            let start = Instant::now();
+            let mut rounds = 0;
+            let mut missed = None;
+            while missed.is_none() && keep_going(start, rounds, 10_000_000, 0.6) {
+                // Take the token from where it was found, then put it back there.
+                let found = match flavour {
+                    "default" => goro::select! {
+                        recv(a) -> m => m.map(|()| &a_tx).ok(),
+                        recv(b) -> m => m.map(|()| &b_tx).ok(),
+                        default => None,
+                    },
+                    "zero timeout" => goro::select! {
+                        recv(a) -> m => m.map(|()| &a_tx).ok(),
+                        recv(b) -> m => m.map(|()| &b_tx).ok(),
+                        default(Duration::ZERO) => None,
+                    },
+                    _ => {
+                        let mut select = chan::Select::new();
+                        select.recv(&a);
+                        select.recv(&b);
+                        select
+                            .try_select()
+                            .map(|(i, _)| if i == 0 { &a_tx } else { &b_tx })
+                    }
+                };
+                match found {
+                    Some(tx) => tx.send(()).unwrap(),
+                    None => missed = Some(rounds),
+                }
+                rounds += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            mover.join().unwrap();
+            assert_eq!(
+                missed, None,
+                "{flavour}: found neither channel holding the token"
+            );
+        }
+    });
+}
+
+/// Go's TestPseudoRandomSend: two send arms to one unbuffered channel and a slow
+/// receiver, so that the select waits with both arms queued: each arm must win about
+/// half the time (not the first queued, always). And the same for two recv arms with
+/// a slow sender.
+#[test]
+fn duplicate_cases_on_one_channel_win_uniformly() {
+    on_thread_and_in_coroutine(|| {
+        const N: usize = 100;
+        let slowly = || std::thread::sleep(Duration::from_micros(300));
+        let (tx, rx) = chan::bounded::<usize>(0);
+        let receiver = std::thread::spawn(move || {
+            (0..N)
+                .map(|_| {
+                    slowly();
+                    rx.recv().unwrap()
+                })
+                .sum::<usize>()
+        });
+        for _ in 0..N {
+            goro::select! {
+                send(tx, 0) -> r => r.unwrap(),
+                send(tx, 1) -> r => r.unwrap(),
+            }
+        }
+        let second = receiver.join().unwrap();
+        assert!(
+            (N / 10..N - N / 10).contains(&second),
+            "the second send arm won {second} of {N}"
+        );
+
+        let (tx, rx) = chan::bounded::<()>(0);
+        let sender = std::thread::spawn(move || {
+            for _ in 0..N {
+                slowly();
+                tx.send(()).unwrap();
+            }
+        });
+        let mut second = 0;
+        for _ in 0..N {
+            second += goro::select! {
+                recv(rx) -> _ => 0,
+                recv(rx) -> _ => 1,
+            };
+        }
+        sender.join().unwrap();
+        assert!(
+            (N / 10..N - N / 10).contains(&second),
+            "the second recv arm won {second} of {N}"
+        );
+    });
 }

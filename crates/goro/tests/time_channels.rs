@@ -95,3 +95,74 @@ fn a_hundred_thousand_pending_timers_do_not_slow_others_down() {
     );
     drop(pending);
 }
+
+/// Runs `body` on this plain thread, then inside a coroutine.
+fn on_thread_and_in_coroutine(body: fn()) {
+    body();
+    goro::go!(body).join().unwrap();
+}
+
+/// An expired timer channel is ready at once, whether or not a worker has run its
+/// timer yet (crossbeam; Go since 1.23).
+#[test]
+fn an_expired_after_is_ready_at_once() {
+    on_thread_and_in_coroutine(|| {
+        for _ in 0..100 {
+            let ready = goro::select! {
+                recv(goro::time::after(Duration::ZERO)) -> _ => true,
+                default => false,
+            };
+            assert!(ready, "select took default over an expired after(0)");
+            assert!(goro::time::after(Duration::ZERO).try_recv().is_ok());
+            assert_eq!(goro::time::after(Duration::ZERO).len(), 1);
+        }
+    });
+}
+
+/// Two expired timers are two ready cases: a uniform choice, not creation order.
+#[test]
+fn two_expired_afters_are_a_fair_choice() {
+    on_thread_and_in_coroutine(|| {
+        const N: usize = 200;
+        let mut second = 0;
+        for _ in 0..N {
+            second += goro::select! {
+                recv(goro::time::after(Duration::ZERO)) -> _ => 0,
+                recv(goro::time::after(Duration::ZERO)) -> _ => 1,
+            };
+        }
+        assert!(
+            (N / 10..N - N / 10).contains(&second),
+            "the second after(0) won {second} of {N}"
+        );
+    });
+}
+
+/// A timer channel delivers the instant its value was due (see GUIDE, "Timer
+/// channels"): exactly, whenever the receiver looks, and a tick stays on its schedule
+/// after a slow receiver missed some.
+#[test]
+fn timer_values_are_the_instants_they_were_due() {
+    let ms = Duration::from_millis;
+    let before = Instant::now();
+    let rx = goro::time::after(ms(20));
+    let after_the_call = Instant::now();
+    assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Empty));
+    std::thread::sleep(ms(40));
+    let due = rx.try_recv().unwrap();
+    assert!(before + ms(20) <= due && due <= after_the_call + ms(20));
+    assert!(
+        Instant::now() - due >= ms(20),
+        "the value is not when it was received"
+    );
+
+    let ticks = goro::time::tick(ms(5));
+    let first = ticks.recv().unwrap();
+    assert_eq!(ticks.recv().unwrap() - first, ms(5));
+    std::thread::sleep(ms(23)); // one tick kept, the rest missed
+    let kept = ticks.recv().unwrap();
+    let next = ticks.recv().unwrap();
+    assert_eq!((kept - first).as_nanos() % ms(5).as_nanos(), 0);
+    assert_eq!((next - first).as_nanos() % ms(5).as_nanos(), 0);
+    assert!(next > kept);
+}

@@ -9,7 +9,8 @@
 //! are served in the order they arrived. A channel closes when [`Sender::close`] is
 //! called (Go's `close(ch)`) or when every `Sender` is dropped: receivers then drain
 //! what is buffered and get `Err(RecvError)`, and sends fail, returning the value in the
-//! error. When every `Receiver` is dropped, sends fail the same way.
+//! error. When every `Receiver` is dropped, sends fail the same way, and the messages
+//! still buffered are dropped.
 //!
 //! Every operation works from coroutines and plain threads alike, in any mix: a
 //! blocked coroutine parks (its worker runs others), a blocked thread blocks.
@@ -46,22 +47,33 @@ pub use select::{
 use std::collections::VecDeque;
 use std::fmt;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use goro_sched::Unparker;
 use spin::{SpinGuard, SpinLock};
 use waiter::{Entry, Slot, Waiter};
 
+// The channel's invariants (docs/ARCHITECTURE.md §4 says them for users of the code):
+// 1. `recvq` holds a live entry only while `buf` is empty: a send hands its value to a
+//    waiting receiver before it buffers anything, and a receiver (or a select's recv
+//    case) queues only after finding `buf` empty under the same lock.
+// 2. `sendq` holds a live entry only while `buf` is full (a rendezvous channel's always
+//    is): a receive refills the buffer from the longest-waiting sender.
+// 3. Hence `close` may claim every queued receiver as "closed": none of them is passed
+//    over a buffered message. Buffered messages are always delivered before "closed".
+// 4. Every read of the state, and every claim of a queued entry, happens under the lock;
+//    no user code (a message's destructor) runs under it.
+
 /// The channel shared by all its senders and receivers.
 struct Chan<T> {
     state: SpinLock<State<T>>,
     /// `None`: unbounded. `Some(0)`: rendezvous.
     cap: Option<usize>,
-    /// Whether dropping the last sender closes the channel. Not for timer channels:
-    /// Go's `time.After` channel is never closed, so a select over it does not find it
-    /// ready (closed) forever after it fired.
+    /// Whether dropping the last sender closes the channel. Not for timer channels or
+    /// `never`: Go's `time.After` channel is never closed, so a select over it does not
+    /// find it ready (closed) forever after it fired.
     close_on_drop: bool,
     senders: AtomicUsize,
     receivers: AtomicUsize,
@@ -75,6 +87,19 @@ struct State<T> {
     no_receivers: bool,
     recvq: VecDeque<Entry<T>>,
     sendq: VecDeque<Entry<T>>,
+    /// A timer channel's next value (`goro::time`), delivered when it is due: by the
+    /// first look at the channel after that (so an expired timer is ready at once), or
+    /// else by the timer callback that wakes waiting receivers.
+    timer: Option<TimerState<T>>,
+}
+
+/// When a timer channel's next value is due, and how it repeats.
+struct TimerState<T> {
+    due: Instant,
+    /// `None`: one value (`after`, `at`). `Some(p)`: one every `p` (`tick`).
+    period: Option<Duration>,
+    /// The message for a value due at a given instant.
+    message: fn(Instant) -> T,
 }
 
 impl<T> Chan<T> {
@@ -86,6 +111,7 @@ impl<T> Chan<T> {
                 no_receivers: false,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),
+                timer: None,
             }),
             cap,
             close_on_drop,
@@ -96,27 +122,28 @@ impl<T> Chan<T> {
 
     fn lock(&self) -> Locked<'_, T> {
         Locked {
-            state: ManuallyDrop::new(self.state.lock()),
-            wake: None,
-            wake_more: Vec::new(),
+            state: self.state.lock(),
+            wake: Wake::default(),
         }
     }
 
     /// Sends without waiting, if possible. `Err(value)` if the caller must wait;
     /// disconnection is reported through `Ok(Err(..))`.
     fn try_send_locked(
-        state: &mut Locked<'_, T>,
+        state: &mut State<T>,
+        wake: &mut Wake,
         cap: Option<usize>,
         value: T,
     ) -> Result<Result<(), T>, T> {
         if state.closed || state.no_receivers {
             return Ok(Err(value));
         }
-        // A waiting receiver means the buffer is empty: hand the value over directly.
+        // A waiting receiver means the buffer is empty (invariant 1): hand the value
+        // over directly.
         let mut value = Some(value);
         while let Some(entry) = state.recvq.pop_front() {
             if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
-                state.wake_later(unparker);
+                wake.later(unparker);
                 return Ok(Ok(()));
             }
         }
@@ -130,7 +157,14 @@ impl<T> Chan<T> {
 
     /// Receives without waiting, if possible. `Err(())` if the caller must wait;
     /// `Ok(None)` means closed and drained.
-    fn try_recv_locked(state: &mut Locked<'_, T>) -> Result<Option<T>, ()> {
+    fn try_recv_locked(
+        state: &mut State<T>,
+        wake: &mut Wake,
+        cap: Option<usize>,
+    ) -> Result<Option<T>, ()> {
+        if state.timer.is_some() {
+            Chan::fire_due(state, wake, cap);
+        }
         if let Some(value) = state.buf.pop_front() {
             // Room in the buffer: the longest-waiting sender's value moves in.
             while let Some(entry) = state.sendq.pop_front() {
@@ -139,7 +173,7 @@ impl<T> Chan<T> {
                     buf.push_back(slot.take().expect("a waiting sender's slot is full"))
                 });
                 if let Ok(((), unparker)) = claim {
-                    state.wake_later(unparker);
+                    wake.later(unparker);
                     break;
                 }
             }
@@ -148,16 +182,64 @@ impl<T> Chan<T> {
         // Empty buffer (or a rendezvous): take straight from a waiting sender.
         while let Some(entry) = state.sendq.pop_front() {
             if let Ok((value, unparker)) = entry.claim(|slot| slot.take()) {
-                state.wake_later(unparker);
+                wake.later(unparker);
                 return Ok(Some(value.expect("a waiting sender's slot is full")));
             }
         }
         if state.closed { Ok(None) } else { Err(()) }
     }
 
+    /// Whether a receive could complete now, not counting `me`'s own entries (a select
+    /// never rendezvouses with itself).
+    fn recv_ready_locked(
+        state: &mut State<T>,
+        wake: &mut Wake,
+        cap: Option<usize>,
+        me: &Waiter,
+    ) -> bool {
+        if state.timer.is_some() {
+            Chan::fire_due(state, wake, cap);
+        }
+        !state.buf.is_empty() || state.closed || others(&state.sendq, me)
+    }
+
+    /// Whether a send could complete now, not counting `me`'s own entries.
+    fn send_ready_locked(state: &State<T>, cap: Option<usize>, me: &Waiter) -> bool {
+        state.closed
+            || state.no_receivers
+            || others(&state.recvq, me)
+            || cap.is_none_or(|cap| state.buf.len() < cap)
+    }
+
+    /// A timer channel: delivers its value if it is due (the message of a tick missed
+    /// because the buffer is still full is dropped, as Go's). Returns when the next
+    /// value is due, if any.
+    fn fire_due(state: &mut State<T>, wake: &mut Wake, cap: Option<usize>) -> Option<Instant> {
+        let timer = state.timer.as_mut()?;
+        let now = Instant::now();
+        if now < timer.due {
+            return Some(timer.due);
+        }
+        let due = timer.due;
+        let message = (timer.message)(due);
+        let next = timer.period.and_then(|period| {
+            // The first tick after now, on the original schedule (missed ones dropped).
+            let missed = (now - due).as_nanos() / period.as_nanos();
+            let ahead = period.checked_mul(u32::try_from(missed + 1).ok()?)?;
+            due.checked_add(ahead)
+        });
+        match next {
+            Some(next) => timer.due = next,
+            None => state.timer = None,
+        }
+        let _ = Chan::try_send_locked(state, wake, cap, message);
+        next
+    }
+
     fn send(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let mut state = self.lock();
-        let value = match Chan::try_send_locked(&mut state, self.cap, value) {
+        let mut locked = self.lock();
+        let Locked { state, wake } = &mut locked;
+        let value = match Chan::try_send_locked(state, wake, self.cap, value) {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(value)) => return Err(SendTimeoutError::Disconnected(value)),
             Err(value) => value,
@@ -177,7 +259,7 @@ impl<T> Chan<T> {
             waiter: &waiter,
             queue: Queue::Send,
         };
-        drop(state);
+        drop(locked);
         let claimed = wait(&waiter, deadline, || queued.abort()).is_some();
         // SAFETY: the waiter is claimed (the claim is complete) or aborted.
         let value = unsafe { slot.take() };
@@ -193,8 +275,9 @@ impl<T> Chan<T> {
     }
 
     fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
-        let mut state = self.lock();
-        match Chan::try_recv_locked(&mut state) {
+        let mut locked = self.lock();
+        let Locked { state, wake } = &mut locked;
+        match Chan::try_recv_locked(state, wake, self.cap) {
             Ok(Some(value)) => return Ok(value),
             Ok(None) => return Err(RecvTimeoutError::Disconnected),
             Err(()) => {}
@@ -213,7 +296,7 @@ impl<T> Chan<T> {
             waiter: &waiter,
             queue: Queue::Recv,
         };
-        drop(state);
+        drop(locked);
         if wait(&waiter, deadline, || queued.abort()).is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
@@ -223,69 +306,102 @@ impl<T> Chan<T> {
     }
 
     /// Closes the channel; wakes every waiting receiver (which then sees it closed and
-    /// empty) and every waiting sender (which gets its value back). Returns whether
-    /// this call closed it.
+    /// empty: invariant 3) and every waiting sender (which gets its value back).
+    /// Returns whether this call closed it.
     fn close(&self) -> bool {
-        let mut state = self.lock();
+        let mut locked = self.lock();
+        let Locked { state, wake } = &mut locked;
         if state.closed {
             return false;
         }
         state.closed = true;
-        Chan::release_waiters(&mut state);
+        while let Some(entry) = state.recvq.pop_front().or_else(|| state.sendq.pop_front()) {
+            if let Ok(((), unparker)) = entry.claim(|_| ()) {
+                wake.later(unparker);
+            }
+        }
         true
     }
 
-    fn release_waiters(state: &mut Locked<'_, T>) {
-        while let Some(entry) = state.recvq.pop_front().or_else(|| state.sendq.pop_front()) {
-            if let Ok(((), unparker)) = entry.claim(|_| ()) {
-                state.wake_later(unparker);
-            }
+    fn len(&self) -> usize {
+        let mut locked = self.lock();
+        let Locked { state, wake } = &mut locked;
+        if state.timer.is_some() {
+            Chan::fire_due(state, wake, self.cap);
         }
+        state.buf.len()
     }
+
+    /// The last receiver is gone: waiting senders get their values back, the timer
+    /// stops, and the buffered messages are dropped (after unlocking: their
+    /// destructors are user code).
+    fn disconnect_receivers(&self) {
+        let buffered = {
+            let mut locked = self.lock();
+            let Locked { state, wake } = &mut locked;
+            state.no_receivers = true;
+            state.timer = None;
+            while let Some(entry) = state.sendq.pop_front() {
+                if let Ok(((), unparker)) = entry.claim(|_| ()) {
+                    wake.later(unparker);
+                }
+            }
+            std::mem::take(&mut state.buf)
+        };
+        drop_in_order(buffered);
+    }
+}
+
+/// Drops `messages` front to back. If a destructor panics, the panic goes on and the
+/// messages behind it leak: dropping them while unwinding would abort the process if
+/// one of them panicked too (crossbeam-channel does the same).
+fn drop_in_order<T>(messages: VecDeque<T>) {
+    let mut messages = ManuallyDrop::new(messages);
+    while let Some(message) = messages.pop_front() {
+        drop(message);
+    }
+    drop(ManuallyDrop::into_inner(messages));
+}
+
+/// Whether `queue` holds a live entry of another waiter than `me`.
+fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
+    queue.iter().any(|e| !e.is_for(me) && e.is_live())
 }
 
 /// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
 /// after the lock is released (step 4 of a claim, see waiter.rs).
 struct Locked<'a, T> {
-    state: ManuallyDrop<SpinGuard<'a, State<T>>>,
-    /// The common case: one waiter to wake.
-    wake: Option<Unparker>,
-    /// Closing wakes every waiter.
-    wake_more: Vec<Unparker>,
+    /// Dropped first: unlocks.
+    state: SpinGuard<'a, State<T>>,
+    /// Dropped second: wakes.
+    wake: Wake,
 }
 
-impl<T> Locked<'_, T> {
-    fn wake_later(&mut self, unparker: Option<Unparker>) {
+/// Waiters claimed under a lock, to wake once it is released (on drop).
+#[derive(Default)]
+pub(crate) struct Wake {
+    /// The common case: one waiter to wake.
+    one: Option<Unparker>,
+    /// Closing wakes every waiter.
+    more: Vec<Unparker>,
+}
+
+impl Wake {
+    fn later(&mut self, unparker: Option<Unparker>) {
         let Some(unparker) = unparker else { return };
-        match self.wake {
-            None => self.wake = Some(unparker),
-            Some(_) => self.wake_more.push(unparker),
+        match self.one {
+            None => self.one = Some(unparker),
+            Some(_) => self.more.push(unparker),
         }
     }
 }
 
-impl<T> std::ops::Deref for Locked<'_, T> {
-    type Target = State<T>;
-
-    fn deref(&self) -> &State<T> {
-        &self.state
-    }
-}
-
-impl<T> std::ops::DerefMut for Locked<'_, T> {
-    fn deref_mut(&mut self) -> &mut State<T> {
-        &mut self.state
-    }
-}
-
-impl<T> Drop for Locked<'_, T> {
+impl Drop for Wake {
     fn drop(&mut self) {
-        // SAFETY: `state` is not used again: this is the guard's last act.
-        unsafe { ManuallyDrop::drop(&mut self.state) };
-        if let Some(unparker) = self.wake.take() {
+        if let Some(unparker) = self.one.take() {
             unparker.unpark_owned();
         }
-        for unparker in self.wake_more.drain(..) {
+        for unparker in self.more.drain(..) {
             unparker.unpark_owned();
         }
     }
@@ -310,15 +426,15 @@ impl<T> Queued<'_, T> {
     /// Gives up: aborts the waiter and removes its entry, under the channel's lock.
     /// Returns false if a claim came first (it is complete then).
     fn abort(&self) -> bool {
-        let mut state = self.chan.lock();
+        let mut locked = self.chan.lock();
         if !self.waiter.abort_locked() {
             return false;
         }
-        self.remove(&mut state);
+        self.remove(&mut locked.state);
         true
     }
 
-    fn remove(&self, state: &mut Locked<'_, T>) {
+    fn remove(&self, state: &mut State<T>) {
         let queue = match self.queue {
             Queue::Send => &mut state.sendq,
             Queue::Recv => &mut state.recvq,
@@ -335,8 +451,8 @@ impl<T> Drop for Queued<'_, T> {
         if !self.waiter.is_waiting() {
             return;
         }
-        let mut state = self.chan.lock();
-        self.remove(&mut state);
+        let mut locked = self.chan.lock();
+        self.remove(&mut locked.state);
     }
 }
 
@@ -411,7 +527,8 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 /// Creates a receiver that never receives anything: `recv` waits forever,
-/// `recv_timeout` always times out, `try_recv` is always `Empty`.
+/// `recv_timeout` always times out, `try_recv` is always `Empty`. It has no buffer
+/// (`capacity()` is `Some(0)`).
 ///
 /// # Examples
 ///
@@ -422,14 +539,42 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 /// assert!(rx.recv_timeout(Duration::from_millis(1)).is_err());
 /// ```
 pub fn never<T>() -> Receiver<T> {
-    // A channel whose only sender is dropped without closing it: nothing ever arrives.
-    timer_channel().1
+    // A rendezvous channel with no sender, never closed: nothing ever arrives.
+    let chan = Chan::new(Some(0), false);
+    chan.senders.store(0, Ordering::Relaxed);
+    Receiver { chan }
 }
 
-/// A one-slot channel whose sender's drop does not close it: for `goro::time`.
-pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
+/// A timer channel for `goro::time`: one slot, no sender, never closed; it receives
+/// `due` once (`period` `None`) or `due`, `due + period`, ... (a tick that finds the
+/// slot full is dropped). Each value is the instant it was due.
+pub(crate) fn timer(due: Instant, period: Option<Duration>) -> Receiver<Instant> {
     let chan = Chan::new(Some(1), false);
-    (Sender { chan: chan.clone() }, Receiver { chan })
+    chan.senders.store(0, Ordering::Relaxed);
+    chan.lock().state.timer = Some(TimerState {
+        due,
+        period,
+        message: |due| due,
+    });
+    arm_timer(Arc::downgrade(&chan), due);
+    Receiver { chan }
+}
+
+/// Runs the timer channel's delivery when its value is due (unless a receiver looked
+/// at it after then, which delivered it already), waking a waiting receiver; then
+/// arms the next tick. It stops when the receivers are gone.
+fn arm_timer(chan: Weak<Chan<Instant>>, due: Instant) {
+    goro_sched::call_at(due, move || {
+        let Some(chan) = chan.upgrade() else { return };
+        let next = {
+            let mut locked = chan.lock();
+            let Locked { state, wake } = &mut locked;
+            Chan::fire_due(state, wake, chan.cap)
+        };
+        if let Some(next) = next {
+            arm_timer(Arc::downgrade(&chan), next);
+        }
+    });
 }
 
 /// The sending half of a channel. Clone it for more senders; the channel closes when
@@ -531,13 +676,13 @@ impl<T> Sender<T> {
 
     /// Whether the channel is closed, or has no receivers left.
     pub fn is_closed(&self) -> bool {
-        let state = self.chan.lock();
-        state.closed || state.no_receivers
+        let locked = self.chan.lock();
+        locked.state.closed || locked.state.no_receivers
     }
 
     /// Messages buffered now.
     pub fn len(&self) -> usize {
-        self.chan.lock().buf.len()
+        self.chan.len()
     }
 
     /// Whether no message is buffered.
@@ -645,12 +790,13 @@ impl<T> Receiver<T> {
 
     /// Whether the channel is closed (explicitly or by its last sender).
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.chan.lock().state.closed
     }
 
-    /// Messages buffered now.
+    /// Messages buffered now (for a timer channel, 1 if its value is due and not yet
+    /// received).
     pub fn len(&self) -> usize {
-        self.chan.lock().buf.len()
+        self.chan.len()
     }
 
     /// Whether no message is buffered.
@@ -694,15 +840,9 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        // AcqRel: the last receiver sees every other receiver's drop.
         if self.chan.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut state = self.chan.lock();
-            state.no_receivers = true;
-            // Waiting senders get their values back; nobody will ever take them.
-            while let Some(entry) = state.sendq.pop_front() {
-                if let Ok(((), unparker)) = entry.claim(|_| ()) {
-                    state.wake_later(unparker);
-                }
-            }
+            self.chan.disconnect_receivers();
         }
     }
 }

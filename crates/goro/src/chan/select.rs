@@ -1,14 +1,28 @@
 //! `select`: wait on several channel operations and complete exactly one.
 //!
-//! 1. Try every case without waiting, in a random order (so that when several are
-//!    ready, each is picked with equal chance). The first that completes wins.
-//! 2. Otherwise, if there is a `default`, take it.
-//! 3. Otherwise register one waiter on every case's channel (one entry per case, each
-//!    with its own message slot), then look again: if a case became ready meanwhile,
-//!    try to abort the waiter. If the abort succeeds, unregister and start over at 1; if
-//!    it fails, a counterpart claimed us first, and that case won.
-//! 4. Park until a counterpart claims one entry (the claim moves the message, see
-//!    waiter.rs) or the timeout passes; then unregister every entry.
+//! The cases are visited in a random order, shuffled once per select, so that when
+//! several are ready each is picked with equal chance, several cases on one channel
+//! included (their entries are queued in that order too, and a counterpart takes the
+//! first).
+//!
+//! A select that may not wait (`default`, or a timeout that has passed) locks all its
+//! channels at once, in address order (so that two such selects cannot deadlock), and
+//! tries the cases under those locks, as Go's `selectgo` does. It sees every channel
+//! at one instant: it is linearizable, and never reports "none ready" while one of its
+//! channels held a message throughout. It holds the locks only while it looks.
+//!
+//! A select that may wait:
+//! 1. Tries every case, one lock at a time. The first that completes wins.
+//! 2. Registers one waiter on every case's channel (an entry per case, each with its
+//!    own message slot). Under each channel's lock it first checks whether the case is
+//!    ready (not counting the select's own entries): if so it stops registering and
+//!    aborts the waiter. If the abort succeeds, it unregisters and starts over at 1; if
+//!    it fails, a case registered earlier was claimed, and won. A case found not ready
+//!    when its entry was queued, under that lock, is claimed by whoever makes it ready
+//!    (the channel invariants in mod.rs): nothing is missed, so no second look.
+//! 3. Parks until a counterpart claims one entry (the claim moves the message, see
+//!    waiter.rs) or the timeout passes (the waiter's abort decides that race); then
+//!    unregisters every entry.
 //!
 //! A claim moves a message only into (or out of) the claimed entry's slot, under the
 //! waiter's single CAS, so a case that loses never consumes its message: it stays in
@@ -16,38 +30,65 @@
 //! and receives on the same unbuffered channel does not rendezvous with itself.
 
 // `Case` must be public for `select!`'s expansion (in the user's crate) to name it,
-// but its methods take the crate-private `Waiter`: nobody outside can call them, which
-// is the point. The trait and its implementors are `#[doc(hidden)]`.
+// but it is sealed, and its methods take crate-private types (`Waiter`, `Wake`):
+// nobody outside can implement or call them, which is the point. The trait and its
+// implementors are `#[doc(hidden)]`.
 #![allow(private_interfaces)]
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::waiter::{Entry, Slot, Waiter};
-use super::{Chan, Deadline, Receiver, RecvError, SendError, Sender, wait};
+use super::{Chan, Deadline, Locked, Receiver, RecvError, SendError, Sender, State, Wake, wait};
+
+mod sealed {
+    /// Only `RecvCase` and `SendCase` are select cases.
+    pub trait Sealed {}
+}
 
 /// One case of a select, type-erased for the engine. Implemented by [`RecvCase`] and
-/// [`SendCase`]; `select!` builds them. The methods take `&self`: while a case is
-/// registered, a claimer on another thread may write its slot.
+/// [`SendCase`] only (the trait is sealed); `select!` builds them. The methods take
+/// `&self`: while a case is registered, a claimer on another thread may write its slot.
 #[doc(hidden)]
-pub trait Case {
-    /// Completes the operation now if it can, keeping its result.
+pub trait Case: sealed::Sealed {
+    /// The address of the case's channel: the order in which a select locks them.
+    fn chan_addr(&self) -> usize;
+    /// Locks the case's channel, without a guard.
+    fn lock_raw(&self);
+    /// Unlocks the case's channel.
+    ///
+    /// # Safety
+    ///
+    /// The caller locked it with [`lock_raw`](Case::lock_raw).
+    unsafe fn unlock_raw(&self);
+    /// Completes the operation now if it can, keeping its result; waiters it claims are
+    /// added to `wake`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the channel's lock (from [`lock_raw`](Case::lock_raw)), and the
+    /// case is not registered.
+    unsafe fn try_locked(&self, wake: &mut Wake) -> bool;
+    /// Completes the operation now if it can (taking the lock itself), keeping its
+    /// result.
     fn try_now(&self) -> bool;
-    /// Whether the operation could complete now, not counting `waiter`'s own entries.
-    fn ready(&self, waiter: &Waiter) -> bool;
-    /// Queues an entry for `waiter` as case `index`.
+    /// Queues an entry for `waiter` as case `index`, unless the operation could
+    /// complete now (not counting `waiter`'s own entries): then queues nothing and
+    /// returns `true`.
     ///
     /// # Safety
     ///
     /// The caller must [`unregister`](Case::unregister) before this case or `waiter`
     /// goes away or moves.
-    unsafe fn register(&self, waiter: &Waiter, index: usize);
+    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool;
     /// Removes `waiter`'s entries from the channel.
     fn unregister(&self, waiter: &Waiter);
-    /// This case's entry was claimed and the claim is complete: take its result from
-    /// the slot.
-    fn claimed(&self);
+    /// Takes the result from the slot.
+    ///
+    /// # Safety
+    ///
+    /// This case's entry was claimed and the claim is complete.
+    unsafe fn claimed(&self);
 }
 
 /// A `recv(r)` case.
@@ -92,6 +133,16 @@ impl<'a, T> RecvCase<'a, T> {
             .take()
             .expect("the selected case has a result")
     }
+
+    fn try_in(&self, state: &mut State<T>, wake: &mut Wake) -> bool {
+        let result = match Chan::try_recv_locked(state, wake, self.rx.chan.cap) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(RecvError),
+            Err(()) => return false,
+        };
+        self.result.set(Some(result));
+        true
+    }
 }
 
 impl<'a, T> SendCase<'a, T> {
@@ -118,6 +169,25 @@ impl<'a, T> SendCase<'a, T> {
             .take()
             .expect("the selected case has a result")
     }
+
+    /// # Safety
+    ///
+    /// The case is not registered (nobody else touches its slot).
+    unsafe fn try_in(&self, state: &mut State<T>, wake: &mut Wake) -> bool {
+        // SAFETY: not registered (the caller's contract).
+        let value = unsafe { self.slot.take() }.expect("an unfinished send case has its value");
+        let result = match Chan::try_send_locked(state, wake, self.tx.chan.cap, value) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(value)) => Err(SendError(value)),
+            Err(value) => {
+                // SAFETY: as above.
+                unsafe { self.slot.put(Some(value)) };
+                return false;
+            }
+        };
+        self.result.set(Some(result));
+        true
+    }
 }
 
 impl<T> std::fmt::Debug for RecvCase<'_, T> {
@@ -132,83 +202,103 @@ impl<T> std::fmt::Debug for SendCase<'_, T> {
     }
 }
 
-/// Whether `queue` holds a live entry of another waiter than `me`.
-fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
-    queue.iter().any(|e| !e.is_for(me) && e.is_live())
+fn remove<T>(chan: &Chan<T>, me: &Waiter) {
+    let mut locked = chan.lock();
+    locked.state.recvq.retain(|e| !e.is_for(me));
+    locked.state.sendq.retain(|e| !e.is_for(me));
 }
 
-fn remove<T>(chan: &Chan<T>, me: &Waiter) {
-    let mut state = chan.lock();
-    state.recvq.retain(|e| !e.is_for(me));
-    state.sendq.retain(|e| !e.is_for(me));
-}
+impl<T> sealed::Sealed for RecvCase<'_, T> {}
+impl<T> sealed::Sealed for SendCase<'_, T> {}
 
 impl<T> Case for RecvCase<'_, T> {
+    fn chan_addr(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.rx.chan) as usize
+    }
+
+    fn lock_raw(&self) {
+        self.rx.chan.state.lock_raw();
+    }
+
+    unsafe fn unlock_raw(&self) {
+        // SAFETY: locked with `lock_raw` (the caller's contract).
+        unsafe { self.rx.chan.state.unlock_raw() }
+    }
+
+    unsafe fn try_locked(&self, wake: &mut Wake) -> bool {
+        // SAFETY: the caller holds the lock, so this is the only access to the state;
+        // the reference ends before the caller unlocks.
+        let state = unsafe { &mut *self.rx.chan.state.data_ptr() };
+        self.try_in(state, wake)
+    }
+
     fn try_now(&self) -> bool {
-        let mut state = self.rx.chan.lock();
-        let result = match Chan::try_recv_locked(&mut state) {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(RecvError),
-            Err(()) => return false,
-        };
-        self.result.set(Some(result));
-        true
+        let mut locked = self.rx.chan.lock();
+        let Locked { state, wake } = &mut locked;
+        self.try_in(state, wake)
     }
 
-    fn ready(&self, me: &Waiter) -> bool {
-        let state = self.rx.chan.lock();
-        !state.buf.is_empty() || state.closed || others(&state.sendq, me)
-    }
-
-    unsafe fn register(&self, waiter: &Waiter, index: usize) {
+    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool {
+        let mut locked = self.rx.chan.lock();
+        let Locked { state, wake } = &mut locked;
+        if Chan::recv_ready_locked(state, wake, self.rx.chan.cap, waiter) {
+            return true;
+        }
         // SAFETY: the caller unregisters before `self` (holding the slot) or `waiter`
         // goes away, which is `Entry::new`'s contract.
         let entry = unsafe { Entry::new(waiter, index, &self.slot) };
-        self.rx.chan.lock().recvq.push_back(entry);
+        state.recvq.push_back(entry);
+        false
     }
 
     fn unregister(&self, waiter: &Waiter) {
         remove(&self.rx.chan, waiter);
     }
 
-    fn claimed(&self) {
-        // SAFETY: the claim is complete (the contract of `Case::claimed`).
+    unsafe fn claimed(&self) {
+        // SAFETY: the claim is complete (the caller's contract).
         let value = unsafe { self.slot.take() };
         self.result.set(Some(value.ok_or(RecvError)));
     }
 }
 
 impl<T> Case for SendCase<'_, T> {
+    fn chan_addr(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.tx.chan) as usize
+    }
+
+    fn lock_raw(&self) {
+        self.tx.chan.state.lock_raw();
+    }
+
+    unsafe fn unlock_raw(&self) {
+        // SAFETY: locked with `lock_raw` (the caller's contract).
+        unsafe { self.tx.chan.state.unlock_raw() }
+    }
+
+    unsafe fn try_locked(&self, wake: &mut Wake) -> bool {
+        // SAFETY: the caller holds the lock (as in `RecvCase::try_locked`), and the
+        // case is not registered.
+        unsafe { self.try_in(&mut *self.tx.chan.state.data_ptr(), wake) }
+    }
+
     fn try_now(&self) -> bool {
+        let mut locked = self.tx.chan.lock();
+        let Locked { state, wake } = &mut locked;
         // SAFETY: not registered: `try_now` runs before registering or after
         // unregistering (the engine's loop).
-        let value = unsafe { self.slot.take() }.expect("an unfinished send case has its value");
-        let mut state = self.tx.chan.lock();
-        let result = match Chan::try_send_locked(&mut state, self.tx.chan.cap, value) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(value)) => Err(SendError(value)),
-            Err(value) => {
-                // SAFETY: as above.
-                unsafe { self.slot.put(Some(value)) };
-                return false;
-            }
-        };
-        self.result.set(Some(result));
-        true
+        unsafe { self.try_in(state, wake) }
     }
 
-    fn ready(&self, me: &Waiter) -> bool {
-        let state = self.tx.chan.lock();
-        state.closed
-            || state.no_receivers
-            || others(&state.recvq, me)
-            || self.tx.chan.cap.is_none_or(|cap| state.buf.len() < cap)
-    }
-
-    unsafe fn register(&self, waiter: &Waiter, index: usize) {
+    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool {
+        let mut locked = self.tx.chan.lock();
+        if Chan::send_ready_locked(&locked.state, self.tx.chan.cap, waiter) {
+            return true;
+        }
         // SAFETY: as for `RecvCase::register`.
         let entry = unsafe { Entry::new(waiter, index, &self.slot) };
-        self.tx.chan.lock().sendq.push_back(entry);
+        locked.state.sendq.push_back(entry);
+        false
     }
 
     fn unregister(&self, waiter: &Waiter) {
@@ -216,8 +306,8 @@ impl<T> Case for SendCase<'_, T> {
         remove(&self.tx.chan, waiter);
     }
 
-    fn claimed(&self) {
-        // SAFETY: the claim is complete (the contract of `Case::claimed`).
+    unsafe fn claimed(&self) {
+        // SAFETY: the claim is complete (the caller's contract).
         let value = unsafe { self.slot.take() };
         // A receiver took the value, or closing left it there.
         self.result.set(Some(match value {
@@ -239,19 +329,68 @@ pub enum Otherwise {
     Timeout(Duration),
 }
 
-/// Every case registered for one waiter, as a guard: dropping it unregisters them all,
-/// so the waiter's frame and the cases can end (see waiter.rs), also when unwinding.
+/// The cases registered so far for one waiter (`order[..count]`), as a guard: dropping
+/// it unregisters them all, so the waiter's frame and the cases can end (see
+/// waiter.rs), also when unwinding.
 struct Registered<'c, 'w> {
     cases: &'c [&'c dyn Case],
+    order: &'c [usize],
+    count: usize,
     waiter: &'w Waiter,
 }
 
 impl Drop for Registered<'_, '_> {
     fn drop(&mut self) {
-        for case in self.cases {
-            case.unregister(self.waiter);
+        for &i in &self.order[..self.count] {
+            self.cases[i].unregister(self.waiter);
         }
     }
+}
+
+/// Every distinct channel of a select's cases, locked in address order; unlocked on
+/// drop. `first[k]` is a case of the k-th channel.
+struct AllLocked<'c> {
+    cases: &'c [&'c dyn Case],
+    first: Vec<usize>,
+}
+
+impl<'c> AllLocked<'c> {
+    fn new(cases: &'c [&'c dyn Case]) -> AllLocked<'c> {
+        let mut first: Vec<usize> = (0..cases.len()).collect();
+        first.sort_unstable_by_key(|&i| cases[i].chan_addr());
+        first.dedup_by_key(|i| cases[*i].chan_addr());
+        let mut locked = AllLocked {
+            cases,
+            first: Vec::with_capacity(first.len()),
+        };
+        for i in first {
+            cases[i].lock_raw();
+            // Pushed once locked: a panic (none is expected) unlocks what is locked.
+            locked.first.push(i);
+        }
+        locked
+    }
+}
+
+impl Drop for AllLocked<'_> {
+    fn drop(&mut self) {
+        for &i in self.first.iter().rev() {
+            // SAFETY: `new` locked it with `lock_raw`; each channel is in `first` once.
+            unsafe { self.cases[i].unlock_raw() };
+        }
+    }
+}
+
+/// Tries the cases in `order` with all their channels locked at once.
+fn try_all_at_once(cases: &[&dyn Case], order: &[usize]) -> Option<usize> {
+    // Declared before `locked`, so dropped after it: wakes once every lock is released.
+    let mut wake = Wake::default();
+    let _locked = AllLocked::new(cases);
+    order.iter().copied().find(|&i| {
+        // SAFETY: `_locked` holds every case's channel lock, and no case is registered
+        // (a select registers only while it may wait).
+        unsafe { cases[i].try_locked(&mut wake) }
+    })
 }
 
 /// Runs a select over `cases`; returns the index of the completed case, or `None` for
@@ -270,44 +409,53 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
         order.swap(i, random_below(i + 1));
     }
     loop {
+        let may_wait = match deadline {
+            Deadline::Now => false,
+            Deadline::At(at) => Instant::now() < at,
+            Deadline::Never => true,
+        };
+        if !may_wait {
+            return try_all_at_once(cases, &order);
+        }
         // 1. Anything ready now?
         for &i in &order {
             if cases[i].try_now() {
                 return Some(i);
             }
         }
-        // 2. Default, or a deadline already passed.
-        match deadline {
-            Deadline::Now => return None,
-            Deadline::At(at) if Instant::now() >= at => return None,
-            _ => {}
-        }
-        // 3. Register everywhere, then look again.
+        // 2. Register everywhere, each after a look under its lock.
         let waiter = Waiter::select();
-        let registered = Registered {
+        let mut registered = Registered {
             cases,
+            order: &order,
+            count: 0,
             waiter: &waiter,
         };
-        for (i, case) in cases.iter().enumerate() {
+        let mut ready = false;
+        for &i in &order {
+            // Counted first: if `register` unwinds, its entry may be queued.
+            registered.count += 1;
             // SAFETY: `registered` unregisters every case before `waiter` goes away,
             // and `cases` is borrowed (so neither moves nor ends) for that long.
-            unsafe { case.register(&waiter, i) };
-        }
-        let won = if cases.iter().any(|case| case.ready(&waiter)) {
-            if waiter.abort() {
-                None // start over
-            } else {
-                // Claimed first: that case won; wait for its message to move.
-                wait(&waiter, Deadline::Never, || waiter.abort())
+            if unsafe { cases[i].register(&waiter, i) } {
+                ready = true;
+                break;
             }
-        } else {
-            // 4. Wait for a claim (or time out, which aborts the waiter).
+        }
+        let won = if !ready {
+            // 3. Wait for a claim (or time out, which aborts the waiter).
             // (Timed out: `?` returns, and `registered` unregisters every case.)
             Some(wait(&waiter, deadline, || waiter.abort())?)
+        } else if waiter.abort() {
+            None // start over
+        } else {
+            // Claimed first: that case won; wait for its message to move.
+            wait(&waiter, Deadline::Never, || waiter.abort())
         };
         drop(registered);
         if let Some(i) = won {
-            cases[i].claimed();
+            // SAFETY: `wait` returned the case whose claim is complete.
+            unsafe { cases[i].claimed() };
             return Some(i);
         }
         // Aborted because something became ready: start over.

@@ -13,9 +13,8 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_utils::Backoff;
+use crate::loom::{AtomicBool, Ordering};
 
 /// A spinlock around a `T`.
 pub(crate) struct SpinLock<T> {
@@ -35,8 +34,9 @@ impl<T> SpinLock<T> {
         }
     }
 
+    #[cfg(not(loom))]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
-        let backoff = Backoff::new();
+        let backoff = crossbeam_utils::Backoff::new();
         loop {
             // Acquire: pairs with the Release store in `SpinGuard::drop`, so the
             // previous holder's writes to the `T` are visible.
@@ -48,6 +48,50 @@ impl<T> SpinLock<T> {
                 backoff.snooze(); // spins, then yields the thread to the OS
             }
         }
+    }
+
+    /// The same lock for loom's models, in the shape loom's docs give for a spinlock:
+    /// loom must see each failed attempt as a yield, and without a store.
+    #[cfg(loom)]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                loom::hint::spin_loop();
+            }
+            // Acquire: as above.
+            if self
+                .locked
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return SpinGuard { lock: self };
+            }
+            loom::thread::yield_now();
+        }
+    }
+}
+
+impl<T> SpinLock<T> {
+    /// Locks without a guard, for holding several locks at once (a non-blocking
+    /// select, see select.rs). Unlock with [`unlock_raw`](SpinLock::unlock_raw).
+    pub(crate) fn lock_raw(&self) {
+        std::mem::forget(self.lock());
+    }
+
+    /// Unlocks what [`lock_raw`](SpinLock::lock_raw) locked.
+    ///
+    /// # Safety
+    ///
+    /// The caller locked it with `lock_raw` and no longer uses the value.
+    pub(crate) unsafe fn unlock_raw(&self) {
+        // Release: as in `SpinGuard::drop`.
+        self.locked.store(false, Ordering::Release);
+    }
+
+    /// The value, for a caller that holds the lock through
+    /// [`lock_raw`](SpinLock::lock_raw); dereferencing it is sound until `unlock_raw`.
+    pub(crate) fn data_ptr(&self) -> *mut T {
+        self.value.get()
     }
 }
 
