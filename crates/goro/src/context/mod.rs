@@ -31,6 +31,7 @@ mod group;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -116,6 +117,8 @@ pub struct Cancel {
 }
 
 struct Node {
+    /// Unique for the life of the process: the node's key in its parent's `children`.
+    id: u64,
     parent: Option<Arc<Node>>,
     deadline: Option<Instant>,
     /// Closed when the node ends.
@@ -126,8 +129,8 @@ struct Node {
 
 struct State {
     err: Option<Error>,
-    /// Live children, keyed by their address (a child removes itself when dropped).
-    children: HashMap<usize, Weak<Node>>,
+    /// Live children, keyed by their id (a child removes itself when dropped).
+    children: HashMap<u64, Weak<Node>>,
     /// The deadline's timer, until it fires or the node ends.
     timer: Option<goro_sched::Timer>,
 }
@@ -265,7 +268,9 @@ impl Context {
 
     fn derive(&self, deadline: Option<Instant>) -> (Context, Cancel) {
         let (done_tx, done_rx) = chan::bounded(0);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let node = Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             parent: self.node.clone(),
             deadline,
             done_tx,
@@ -285,8 +290,7 @@ impl Context {
                     node.end(err);
                 }
                 None => {
-                    let key = Arc::as_ptr(&node) as usize;
-                    state.children.insert(key, Arc::downgrade(&node));
+                    state.children.insert(node.id, Arc::downgrade(&node));
                 }
             }
         }
@@ -414,10 +418,7 @@ impl Node {
         }
         self.done_tx.close();
         if let Some(parent) = &self.parent {
-            parent
-                .lock()
-                .children
-                .remove(&(self as *const Node as usize));
+            parent.lock().children.remove(&self.id);
         }
         // Children inherit the reason: a parent that timed out times its children out.
         children
@@ -433,11 +434,16 @@ impl Drop for Node {
         if let Some(timer) = state.timer.take() {
             timer.cancel();
         }
-        if let Some(parent) = &self.parent {
-            parent
-                .lock()
-                .children
-                .remove(&(self as *const Node as usize));
+        // Unlinks from the parent, and drops ancestors this node held last one by one,
+        // so dropping the leaf of a long chain does not recurse down it.
+        let (mut id, mut parent) = (self.id, self.parent.take());
+        while let Some(node) = parent {
+            node.lock().children.remove(&id);
+            let Some(mut last) = Arc::into_inner(node) else {
+                break; // someone else holds it: it stays
+            };
+            (id, parent) = (last.id, last.parent.take());
+            // `last` drops here, without a parent to recurse into.
         }
     }
 }
