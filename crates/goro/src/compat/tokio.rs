@@ -53,6 +53,12 @@ static HANDLE: Mutex<Option<Handle>> = Mutex::new(None);
 /// A panic in the future unwinds out of `run` into the caller. Also panics if goro
 /// cannot start its tokio runtime (the OS refused a thread).
 ///
+/// Build tokio's futures *inside* the future given to `run`, as in the example's async
+/// block: the argument is evaluated before `run` enters the runtime, and some tokio
+/// futures want the runtime when they are created (`tokio::time::sleep(d)` built outside
+/// panics with tokio's "must be called from the context of a Tokio 1.x runtime"). An
+/// `async fn` call is fine either way: its body runs only when polled.
+///
 /// The future must not block its coroutine on goro itself (a goro channel, lock, sleep,
 /// `join`) inside its `poll`: the coroutine would park with tokio's context entered on
 /// its worker thread. Await futures instead (a [`JoinHandle`](crate::JoinHandle) is one).
