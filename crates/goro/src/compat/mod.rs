@@ -1,6 +1,6 @@
 //! Bridges to other runtimes' ecosystems.
 //!
-//! - [`tokio`] (feature `tokio`): call futures that need tokio's reactor or timer
+//! - `goro::compat::tokio` (feature `tokio`): call futures that need tokio's reactor or timer
 //!   (`tokio::net`, HTTP clients such as hyper and reqwest, database drivers) from
 //!   coroutines.
 //!
