@@ -68,10 +68,8 @@ fn search(
         let query = query.to_string();
         group.go(move || {
             let (kind, replicas) = &backends[index];
-            let answer = first(&ctx, replicas, &query).map_err(|err| {
-                println!("{:>12}{kind}: {err}", "");
-                err
-            })?;
+            let answer = first(&ctx, replicas, &query)
+                .inspect_err(|err| println!("{:>12}{kind}: {err}", ""))?;
             results.lock().unwrap().push(answer);
             Ok(())
         });
