@@ -28,6 +28,9 @@ use std::sync::atomic::Ordering;
 /// [`blocking`](crate::blocking)) each thread has its own value, exactly as with
 /// `thread_local!`. Use a `Cell` or `RefCell` to change the value.
 ///
+/// With [`allow_migration`](crate::runtime::Builder::allow_migration) a coroutine's
+/// values move between threads with it, so its contract covers them: no `!Send` value.
+///
 /// This is the place for what Go programs put in a `context.Context` as values, and
 /// tokio's `task_local!`: a request id for logging, a per-coroutine cache, a trace
 /// span. A child coroutine does not inherit its parent's values; each starts fresh.

@@ -159,7 +159,7 @@ impl Context {
     /// assert!(ctx.done().recv().is_err()); // closed: returns at once
     /// ```
     pub fn with_cancel(&self) -> (Context, Cancel) {
-        self.derive(self.deadline())
+        self.derive(self.deadline(), false)
     }
 
     /// A child context that also ends `timeout` from now. The same as
@@ -199,11 +199,11 @@ impl Context {
     /// assert_eq!(child.deadline(), Some(soon));
     /// ```
     pub fn with_deadline(&self, deadline: Instant) -> (Context, Cancel) {
-        let deadline = match self.deadline() {
-            Some(inherited) if inherited <= deadline => inherited,
-            _ => deadline,
-        };
-        self.derive(Some(deadline))
+        match self.deadline() {
+            // The parent's timer ends the child at that deadline: no timer of its own.
+            Some(inherited) if inherited <= deadline => self.derive(Some(inherited), false),
+            _ => self.derive(Some(deadline), true),
+        }
     }
 
     /// A receiver that is closed when the context ends: `recv` on it blocks until then,
@@ -266,7 +266,9 @@ impl Context {
         self.node.as_ref().and_then(|node| node.deadline)
     }
 
-    fn derive(&self, deadline: Option<Instant>) -> (Context, Cancel) {
+    /// A child with `deadline`, which it enforces with a timer of its own if `timed`
+    /// (else it is inherited, and the ancestor's timer ends it).
+    fn derive(&self, deadline: Option<Instant>, timed: bool) -> (Context, Cancel) {
         let (done_tx, done_rx) = chan::bounded(0);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let node = Arc::new(Node {
@@ -294,7 +296,7 @@ impl Context {
                 }
             }
         }
-        if let Some(deadline) = deadline {
+        if let (Some(deadline), true) = (deadline, timed) {
             node.arm(deadline);
         }
         let cancel = Cancel {
