@@ -225,6 +225,11 @@ impl Locals {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        // SAFETY: see `entries`.
+        unsafe { &*self.entries.get() }.is_empty()
+    }
+
     /// The value for `key`, created with `init` if it has none yet.
     fn get_or_init<T: 'static>(
         &self,
@@ -338,7 +343,12 @@ struct Installed<'a>(&'a Locals);
 
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
-        let panic = self.0.tear_down();
+        // Most coroutines never use a local: nothing to tear down then.
+        let panic = if self.0.is_empty() {
+            None
+        } else {
+            self.0.tear_down()
+        };
         // None while an abandoned coroutine is unwound: its task, and slot, are gone.
         goro_sched::with_local_slot(|slot| slot.store(ptr::null_mut(), Ordering::Relaxed));
         if let Some(payload) = panic {
