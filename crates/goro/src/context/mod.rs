@@ -96,7 +96,8 @@ pub struct Context {
 /// Ends the context it came with: Go's `CancelFunc`.
 ///
 /// Call [`cancel`](Cancel::cancel), or drop it: dropping a `Cancel` cancels its context,
-/// the way Go code writes `defer cancel()`. So a derived context never outlives the scope
+/// the way Go code writes `defer cancel()`. (So `let (ctx, _) = parent.with_cancel()`
+/// gives a context that has already ended: bind the `Cancel` to a name.) So a derived context never outlives the scope
 /// that holds its `Cancel` and never stays linked to its parent longer than that (Go
 /// leaks a context whose `CancelFunc` is never called; goro cannot). To let a context
 /// run on until its deadline or its parent ends, [`detach`](Cancel::detach) the `Cancel`.
@@ -208,7 +209,9 @@ impl Context {
 
     /// A receiver that is closed when the context ends: `recv` on it blocks until then,
     /// then returns `Err(RecvError)`. Usable in [`select!`](crate::select). Nothing is
-    /// ever sent on it. For the background context it never closes.
+    /// ever sent on it. For the background context it never closes. A receiver kept after
+    /// every clone of its context and its `Cancel` are gone also reads as closed: nothing
+    /// is left to end.
     ///
     /// # Examples
     ///
