@@ -36,13 +36,12 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::AtomicPtr;
 use std::task::Waker;
 use std::thread;
 
 use goro_context::Coroutine;
 
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::loom::{AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
 use crate::park::Unparker;
 
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).

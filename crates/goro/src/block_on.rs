@@ -9,10 +9,11 @@
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use goro_sched::Unparker;
+
+use crate::loom::unmodelled::{AtomicBool, Ordering};
 
 /// What a `block_on` waker holds: the caller's unparker and the flag that says it woke.
 struct Signal {

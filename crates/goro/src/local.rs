@@ -17,7 +17,8 @@ use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::Ordering;
+
+use crate::loom::unmodelled::Ordering;
 
 /// Declares coroutine-local statics: like `thread_local!`, but one value per coroutine.
 ///

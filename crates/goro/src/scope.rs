@@ -21,12 +21,12 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use goro_sched::Unparker;
 
+use crate::loom::unmodelled::{AtomicUsize, Mutex, Ordering};
 use crate::{Builder, JoinHandle};
 
 /// What `scope` and its children share. `'static`: it borrows nothing.

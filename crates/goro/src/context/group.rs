@@ -3,10 +3,10 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{Cancel, Context};
+use crate::loom::unmodelled::{AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::sync::{Semaphore, WaitGroup};
 
 /// A set of coroutines working on parts of one task, each returning `Result<(), E>`:
@@ -258,6 +258,6 @@ impl<E> Drop for Member<E> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -31,11 +31,11 @@ mod group;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::chan::{self, Receiver, Sender};
+use crate::loom::unmodelled::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 pub use group::Group;
 
@@ -371,7 +371,7 @@ impl fmt::Debug for Cancel {
 }
 
 impl Node {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
