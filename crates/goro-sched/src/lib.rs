@@ -44,8 +44,12 @@ mod timer;
 mod worker;
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicPtr;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -202,6 +206,45 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
+/// Awaiting a `JoinHandle` from async code waits for the coroutine without blocking the
+/// executor: the waker is woken when it finishes.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
+///
+/// let mut h = std::pin::pin!(goro_sched::spawn(Default::default(), || 6 * 7)?);
+/// let mut cx = Context::from_waker(Waker::noop()); // a real executor's waker in practice
+/// let answer = loop {
+///     if let Poll::Ready(result) = h.as_mut().poll(&mut cx) {
+///         break result.unwrap();
+///     }
+///     std::thread::yield_now();
+/// };
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+///
+/// If polled again after it returned `Ready`.
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = thread::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<thread::Result<T>> {
+        match self.task.poll_join(cx.waker()) {
+            Some(result) => Poll::Ready(result.map(|output| {
+                *output
+                    .downcast::<T>()
+                    .expect("a coroutine's output has the JoinHandle's type")
+            })),
+            None => Poll::Pending,
+        }
+    }
+}
+
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
@@ -303,6 +346,30 @@ pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
         }
     };
     Timer(worker::add_callback(rt, deadline, Box::new(guarded)))
+}
+
+/// Runs `f` with the calling coroutine's local slot, or returns `None` on a plain
+/// thread (and while a coroutine is unwound after being abandoned).
+///
+/// The slot is one pointer per coroutine, null when it starts, that the scheduler never
+/// reads: the `goro` crate hangs its coroutine-locals there. Only the coroutine's own
+/// code reaches its slot, so whatever the pointer points to is never touched by two
+/// threads at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+///
+/// assert!(goro_sched::with_local_slot(|_| ()).is_none());
+/// let h = goro_sched::spawn(Default::default(), || {
+///     goro_sched::with_local_slot(|slot| slot.load(Ordering::Relaxed).is_null())
+/// })?;
+/// assert_eq!(h.join().unwrap(), Some(true));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn with_local_slot<R>(f: impl FnOnce(&AtomicPtr<()>) -> R) -> Option<R> {
+    worker::with_current_task(|task| f(&task.local))
 }
 
 /// Index of the worker the caller runs on, or `None` on a plain thread.

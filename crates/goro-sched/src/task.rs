@@ -34,12 +34,14 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::task::Waker;
 use std::thread;
 
 use goro_context::Coroutine;
 
-use crate::loom::{AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::loom::{AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
 use crate::park::Unparker;
 
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).
@@ -63,6 +65,9 @@ pub(crate) struct Task {
     home: AtomicUsize,
     body: UnsafeCell<Body>,
     join: Mutex<Join>,
+    /// Free for the `goro` crate's coroutine-locals: read and written only by the
+    /// task's own code while it runs (see `with_local_slot` in lib.rs).
+    pub(crate) local: AtomicPtr<()>,
 }
 
 /// What a task runs: the closure until it first runs, then its coroutine.
@@ -93,8 +98,29 @@ unsafe impl Sync for Task {}
 
 struct Join {
     result: Option<thread::Result<Output>>,
-    waiter: Option<Unparker>,
+    waiter: Option<Waiter>,
     done: bool,
+}
+
+/// Who waits for a task to finish: a coroutine or thread in `join`, or a future's
+/// executor polling the `JoinHandle`.
+enum Waiter {
+    Unpark(Unparker),
+    Wake(Waker),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Unpark(unparker) => unparker.unpark(),
+            // An executor's waker is user code, and `finish` runs in the worker loop.
+            Waiter::Wake(waker) => {
+                if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+                    eprintln!("goro: a Waker panicked when a coroutine it awaited finished");
+                }
+            }
+        }
+    }
 }
 
 impl Task {
@@ -109,6 +135,7 @@ impl Task {
                 waiter: None,
                 done: false,
             }),
+            local: AtomicPtr::new(std::ptr::null_mut()),
         })
     }
 
@@ -193,7 +220,7 @@ impl Task {
             join.waiter.take()
         };
         if let Some(waiter) = waiter {
-            waiter.unpark();
+            waiter.wake();
         }
     }
 
@@ -210,10 +237,33 @@ impl Task {
                 if join.done {
                     return join.result.take().expect("a task's result is taken once");
                 }
-                join.waiter = Some(crate::park::current_unparker());
+                join.waiter = Some(Waiter::Unpark(crate::park::current_unparker()));
             }
             crate::park::park();
         }
+    }
+
+    /// The task's result if it has finished; otherwise registers `waker` to be woken
+    /// when it does (replacing an earlier waiter).
+    ///
+    /// # Panics
+    ///
+    /// If the result was already taken.
+    pub(crate) fn poll_join(&self, waker: &Waker) -> Option<thread::Result<Output>> {
+        let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
+        if join.done {
+            let result = join.result.take();
+            return Some(result.expect("a JoinHandle polled after it returned Ready"));
+        }
+        if let Some(Waiter::Wake(old)) = &join.waiter {
+            if old.will_wake(waker) {
+                return None;
+            }
+        }
+        let old = join.waiter.replace(Waiter::Wake(waker.clone()));
+        drop(join);
+        drop(old); // a waker's destructor is the executor's code: not under our lock
+        None
     }
 }
 

@@ -72,11 +72,16 @@
 //! [`runtime::Builder`]'s `init` before the first spawn. Returning from `main` ends
 //! the process, and every coroutine with it, as in Go.
 
+mod block_on;
 pub mod chan;
+pub mod compat;
+pub mod context;
 pub mod io;
+mod local;
 mod loom;
 pub mod net;
 pub mod runtime;
+mod scope;
 mod select_macro;
 pub mod sync;
 pub mod time;
@@ -85,11 +90,17 @@ pub mod time;
 mod tests;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
+pub use block_on::block_on;
 pub use goro_context::Exit;
+pub use local::{AccessError, LocalKey};
+pub use scope::{Scope, ScopedJoinHandle, scope};
 
 /// Starts a coroutine running the closure and returns its [`JoinHandle`].
 ///
@@ -220,7 +231,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        goro_sched::spawn(self.options, f).map(JoinHandle)
+        goro_sched::spawn(self.options, local::wrap(f)).map(JoinHandle)
     }
 }
 
@@ -268,6 +279,28 @@ impl<T: 'static> JoinHandle<T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.0.is_finished()
+    }
+}
+
+/// Async code can await a coroutine: the `JoinHandle` is a future of its result, woken
+/// when it finishes, without blocking the executor's thread.
+///
+/// # Examples
+///
+/// ```
+/// let handle = goro::go!(|| 6 * 7);
+/// let answer = futures::executor::block_on(async { handle.await.unwrap() });
+/// assert_eq!(answer, 42);
+/// ```
+///
+/// # Panics
+///
+/// If polled again after it returned `Ready`.
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = thread::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<thread::Result<T>> {
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

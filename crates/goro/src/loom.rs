@@ -34,6 +34,6 @@ impl<T> UnsafeCell<T> {
 
 /// std's primitives in every build.
 pub(crate) mod unmodelled {
-    pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Mutex, MutexGuard};
 }

@@ -175,9 +175,9 @@ fn a_ping_pong_pair_does_not_starve_its_neighbours() {
             .collect();
         goro::sleep(Duration::from_millis(20)); // the pair is in full swing
         // A neighbour spawned on the pair's worker, and one that keeps yielding.
-        let _ = goro::go!(move || n.store(true, Ordering::SeqCst));
+        goro::go!(move || n.store(true, Ordering::SeqCst));
         let s2 = s.clone();
-        let _ = goro::go!(move || {
+        goro::go!(move || {
             while !s2.load(Ordering::Relaxed) {
                 y.fetch_add(1, Ordering::Relaxed);
                 goro::yield_now();
