@@ -305,6 +305,22 @@ pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
     Timer(worker::add_callback(rt, deadline, Box::new(guarded)))
 }
 
+/// Whether the caller runs inside a coroutine of this scheduler (one thread-local read):
+/// false on plain threads, and on a worker between coroutines.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!goro_sched::in_coroutine());
+/// let inside = goro_sched::spawn(Default::default(), goro_sched::in_coroutine)?;
+/// assert!(inside.join().unwrap());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn in_coroutine() -> bool {
+    worker::with_current_task(|_| ()).is_some()
+}
+
 /// Index of the worker the caller runs on, or `None` on a plain thread.
 ///
 /// # Examples

@@ -73,6 +73,8 @@
 //! the process, and every coroutine with it, as in Go.
 
 pub mod chan;
+#[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+mod hook;
 pub mod io;
 mod loom;
 pub mod net;
