@@ -15,68 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::one_worker;
-
-/// Aborts the test binary with `what` unless dropped within `secs`.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Watchdog {
-    fn new(secs: u64, what: &'static str) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(secs);
-            while Instant::now() < until {
-                if d.load(Ordering::Acquire) {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            eprintln!("watchdog: {what} did not finish within {secs} s");
-            std::process::abort();
-        });
-        Watchdog(done)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
-/// Holds coroutines at their start until opened, so all of them have started on the
-/// one worker (and stay there) before any makes a blocking call; see hook_std.rs.
-struct Gate {
-    open: goro::chan::Sender<()>,
-    wait: goro::chan::Receiver<()>,
-}
-
-impl Gate {
-    fn new() -> Gate {
-        let (open, wait) = goro::chan::bounded(0);
-        Gate { open, wait }
-    }
-
-    fn spawn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> goro::JoinHandle<T> {
-        let (started, has_started) = goro::chan::bounded(0);
-        let wait = self.wait.clone();
-        let handle = goro::go!(move || {
-            started.send(()).unwrap();
-            let _ = wait.recv();
-            f()
-        });
-        has_started.recv().unwrap();
-        handle
-    }
-
-    fn open(self) {
-        self.open.close();
-    }
-}
+use support::{Gate, Watchdog, one_worker};
 
 /// A minimal HTTP/1.1 server written with std::net, one coroutine per connection
 /// (`Connection: close`); the body echoes the request path.

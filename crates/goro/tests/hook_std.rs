@@ -14,74 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::one_worker;
-
-/// Aborts the test binary with `what` unless dropped within `secs`: a hook that blocks
-/// the only worker shows as a hang, and a hang must fail, not wait for CI's limit.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Watchdog {
-    fn new(secs: u64, what: &'static str) -> Watchdog {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(secs);
-            while Instant::now() < until {
-                if d.load(Ordering::Acquire) {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            eprintln!("watchdog: {what} did not finish within {secs} s");
-            std::process::abort();
-        });
-        Watchdog(done)
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
-/// Holds coroutines at their start until opened, so that a test's coroutines have all
-/// *started* on the one worker before any of them makes a blocking call. A started
-/// coroutine stays home; one that has not started could be moved to a spare worker by
-/// the monitor when the worker's thread blocks, and hide the block. With every
-/// coroutine home, a call that blocked the thread would stall all of them: without the
-/// hooks these tests hang (and the watchdog fails them) or miss their bounds.
-struct Gate {
-    open: goro::chan::Sender<()>,
-    wait: goro::chan::Receiver<()>,
-}
-
-impl Gate {
-    fn new() -> Gate {
-        let (open, wait) = goro::chan::bounded(0);
-        Gate { open, wait }
-    }
-
-    /// Spawns `f` and returns once it has started; `f` runs when the gate opens.
-    fn spawn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> goro::JoinHandle<T> {
-        let (started, has_started) = goro::chan::bounded(0);
-        let wait = self.wait.clone();
-        let handle = goro::go!(move || {
-            started.send(()).unwrap();
-            let _ = wait.recv(); // Err once the gate opens (closes)
-            f()
-        });
-        has_started.recv().unwrap();
-        handle
-    }
-
-    fn open(self) {
-        self.open.close();
-    }
-}
+use support::{Gate, Watchdog, one_worker};
 
 /// A std::net echo server whose every connection is served by a coroutine.
 fn std_echo_server(gate: &Gate) -> std::net::SocketAddr {
