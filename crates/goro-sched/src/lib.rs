@@ -372,6 +372,22 @@ pub fn with_local_slot<R>(f: impl FnOnce(&AtomicPtr<()>) -> R) -> Option<R> {
     worker::with_current_task(|task| f(&task.local))
 }
 
+/// Whether the caller runs inside a coroutine of this scheduler (one thread-local read):
+/// false on plain threads, and on a worker between coroutines.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!goro_sched::in_coroutine());
+/// let inside = goro_sched::spawn(Default::default(), goro_sched::in_coroutine)?;
+/// assert!(inside.join().unwrap());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn in_coroutine() -> bool {
+    worker::with_current_task(|_| ()).is_some()
+}
+
 /// Index of the worker the caller runs on, or `None` on a plain thread.
 ///
 /// # Examples

@@ -76,6 +76,8 @@ mod block_on;
 pub mod chan;
 pub mod compat;
 pub mod context;
+#[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+mod hook;
 pub mod io;
 mod local;
 mod loom;

@@ -6,7 +6,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use goro::net::{TcpListener, TcpStream};
@@ -71,4 +73,71 @@ pub(crate) fn echo_bytes_without_starving(
         std::thread::sleep(Duration::from_millis(5));
     }
     client
+}
+
+/// Aborts the test binary with `what` unless dropped within `secs`: a blocked worker
+/// shows as a hang, and a hang must fail, not wait for CI's limit.
+pub(crate) struct Watchdog(Arc<AtomicBool>);
+
+impl Watchdog {
+    pub(crate) fn new(secs: u64, what: &'static str) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < until {
+                if d.load(Ordering::Acquire) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("watchdog: {what} did not finish within {secs} s");
+            std::process::abort();
+        });
+        Watchdog(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Holds coroutines at their start until opened, so that a test's coroutines have all
+/// *started* on the one worker before any of them makes a blocking call. A started
+/// coroutine stays home; one that has not started could be moved to a spare worker by
+/// the monitor when the worker's thread blocks, and hide the block. With every
+/// coroutine home, a call that blocked the thread would stall all of them: without the
+/// hooks tests hang (and the watchdog fails them) or miss their bounds.
+pub(crate) struct Gate {
+    open: goro::chan::Sender<()>,
+    wait: goro::chan::Receiver<()>,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        let (open, wait) = goro::chan::bounded(0);
+        Gate { open, wait }
+    }
+
+    /// Spawns `f` and returns once it has started; `f` runs when the gate opens.
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> goro::JoinHandle<T> {
+        let (started, has_started) = goro::chan::bounded(0);
+        let wait = self.wait.clone();
+        let handle = goro::go!(move || {
+            started.send(()).unwrap();
+            let _ = wait.recv(); // Err once the gate opens (closes)
+            f()
+        });
+        has_started.recv().unwrap();
+        handle
+    }
+
+    pub(crate) fn open(self) {
+        self.open.close();
+    }
 }
