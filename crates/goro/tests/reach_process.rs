@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// Re-runs this test binary for `test` alone with `GORO_CHILD=<test>` and the runtime on
