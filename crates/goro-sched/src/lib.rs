@@ -48,7 +48,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicPtr;
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,6 +56,7 @@ pub use blocking::blocking;
 pub use config::{Config, ConfigError, MAX_WORKERS};
 pub use park::{Unparker, current_unparker, park, park_until};
 
+use loom::AtomicPtr;
 use task::Task;
 
 /// Starts the runtime with `config`. Must be called before anything is spawned (the
