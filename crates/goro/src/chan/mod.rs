@@ -387,6 +387,7 @@ pub(crate) struct Wake {
 }
 
 impl Wake {
+    #[inline]
     fn later(&mut self, unparker: Option<Unparker>) {
         let Some(unparker) = unparker else { return };
         match self.one {
@@ -397,12 +398,15 @@ impl Wake {
 }
 
 impl Drop for Wake {
+    #[inline]
     fn drop(&mut self) {
         if let Some(unparker) = self.one.take() {
             unparker.unpark_owned();
         }
-        for unparker in self.more.drain(..) {
-            unparker.unpark_owned();
+        if !self.more.is_empty() {
+            for unparker in self.more.drain(..) {
+                unparker.unpark_owned();
+            }
         }
     }
 }
@@ -444,6 +448,7 @@ impl<T> Queued<'_, T> {
 }
 
 impl<T> Drop for Queued<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         // Claimed, or aborted: the claimer popped the operation's one entry, or the
         // abort removed it. Otherwise (unwinding) it may be queued still: remove it
