@@ -63,4 +63,3 @@ fn close_racing_a_registered_select_delivers_the_buffered_message() {
         assert_eq!(select_recv(&mut case), Err(RecvError));
     });
 }
-
