@@ -174,3 +174,20 @@ fn timer_values_are_the_instants_they_were_due() {
         last = tick;
     }
 }
+
+/// crossbeam-channel's `at`: one value, the instant given; ready at once if past.
+#[test]
+fn at_delivers_its_instant() {
+    on_thread_and_in_coroutine(|| {
+        let when = Instant::now() + Duration::from_millis(5);
+        let rx = goro::time::at(when);
+        assert_eq!(rx.recv(), Ok(when));
+        assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Empty));
+        let past = Instant::now() - Duration::from_millis(1);
+        let ready = goro::select! {
+            recv(goro::time::at(past)) -> v => v == Ok(past),
+            default => false,
+        };
+        assert!(ready);
+    });
+}

@@ -323,6 +323,10 @@ impl<T> Chan<T> {
         true
     }
 
+    fn is_full(&self) -> bool {
+        self.cap.is_some_and(|cap| self.len() >= cap)
+    }
+
     fn len(&self) -> usize {
         let mut locked = self.lock();
         let Locked { state, wake } = &mut locked;
@@ -700,6 +704,35 @@ impl<T> Sender<T> {
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
     }
+
+    /// Whether the buffer is full now. A rendezvous channel is always full (it has no
+    /// room); an unbounded one never is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = goro::chan::bounded(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` are handles of the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = goro::chan::unbounded::<u8>();
+    /// let (other, _other_rx) = goro::chan::unbounded::<u8>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// assert!(!tx.same_channel(&other));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
 }
 
 impl<T> Receiver<T> {
@@ -814,7 +847,43 @@ impl<T> Receiver<T> {
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
     }
+
+    /// Whether the buffer is full now. A rendezvous channel is always full (it has no
+    /// room); an unbounded one never is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// assert!(goro::chan::bounded::<u8>(0).1.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` are handles of the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = goro::chan::unbounded::<u8>();
+    /// assert!(rx.same_channel(&rx.clone()));
+    /// assert!(!rx.same_channel(&goro::chan::never()));
+    /// ```
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
 }
+
+// A panic never leaves a channel half-updated: no user code runs while its state is
+// locked (invariant 4), so a handle is as good after a caught panic as before, as
+// crossbeam-channel's are.
+impl<T> std::panic::UnwindSafe for Sender<T> {}
+impl<T> std::panic::RefUnwindSafe for Sender<T> {}
+impl<T> std::panic::UnwindSafe for Receiver<T> {}
+impl<T> std::panic::RefUnwindSafe for Receiver<T> {}
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Sender<T> {
