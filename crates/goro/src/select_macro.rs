@@ -48,43 +48,47 @@ macro_rules! select {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
-    // recv($r:expr) -> $p:pat => body
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+    // recv($r:expr $(,)?) -> $p:pat => body
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:expr, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr) => {
+    (($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:expr) => {
         $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*))
     };
-    // send($s:expr, $v:expr) -> $p:pat => body
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+    // send($s:expr, $v:expr $(,)?) -> $p:pat => body
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:expr, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr) => {
+    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:expr) => {
         $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*))
     };
+    // default() => body, as default => body
+    (($($cases:tt)*) () default() => $($rest:tt)*) => {
+        $crate::__select_parse!(($($cases)*) () default => $($rest)*)
+    };
     // default($t:expr) => body
-    (($($cases:tt)*) () default($t:expr) => $body:block, $($rest:tt)*) => {
+    (($($cases:tt)*) () default($t:expr $(,)?) => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:block $($rest:tt)*) => {
+    (($($cases:tt)*) () default($t:expr $(,)?) => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:expr, $($rest:tt)*) => {
+    (($($cases:tt)*) () default($t:expr $(,)?) => $body:expr, $($rest:tt)*) => {
         $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:expr) => {
+    (($($cases:tt)*) () default($t:expr $(,)?) => $body:expr) => {
         $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body))
     };
     // default => body
@@ -113,9 +117,41 @@ macro_rules! __select_run {
         $crate::__select_run!(($([$case $kind ($($args)*) $p => $body])*)
             ((Wait) ::core::unreachable!("a select without default completes a case")))
     };
-    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
+    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) $default:tt) => {
+        $crate::__select_bind!(
+            ($([$case $kind ($($args)*)])*)
+            ($([$case $kind ($($args)*) $p => $body])*)
+            $default
+        )
+    };
+}
+
+/// Evaluates each case's channel (and value) in order, each in a `match` of its own, so
+/// that temporaries in those expressions (`recv(r.unwrap_or(&never()))`) live until the
+/// select is over; then runs the select.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_bind {
+    (([$case:ident recv ($r:expr)] $($more:tt)*) $all:tt $default:tt) => {
+        match &$r {
+            $case => {
+                #[allow(unused_mut)]
+                let mut $case = $crate::chan::__RecvCase::new($case);
+                $crate::__select_bind!(($($more)*) $all $default)
+            }
+        }
+    };
+    (([$case:ident send ($s:expr, $v:expr)] $($more:tt)*) $all:tt $default:tt) => {
+        match (&$s, $v) {
+            ($case, value) => {
+                #[allow(unused_mut)]
+                let mut $case = $crate::chan::__SendCase::new($case, value);
+                $crate::__select_bind!(($($more)*) $all $default)
+            }
+        }
+    };
+    (() ($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
         {
-            $( $crate::__select_case!($case $kind $($args)*); )*
             $crate::chan::__select(
                 &[$( &$case as &dyn $crate::chan::__Case ),*],
                 $crate::chan::__Otherwise::$($otherwise)*,
@@ -132,22 +168,5 @@ macro_rules! __select_run {
             )*
             { $default }
         }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_case {
-    // `let x = &expr;` extends a temporary channel's life (`recv(time::after(d))`) to
-    // the end of the select; the case then shadows it under the same name.
-    ($case:ident recv $r:expr) => {
-        let $case = &$r;
-        #[allow(unused_mut)]
-        let mut $case = $crate::chan::__RecvCase::new($case);
-    };
-    ($case:ident send $s:expr, $v:expr) => {
-        let $case = &$s;
-        #[allow(unused_mut)]
-        let mut $case = $crate::chan::__SendCase::new($case, $v);
     };
 }

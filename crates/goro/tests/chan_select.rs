@@ -476,3 +476,44 @@ fn duplicate_cases_on_one_channel_win_uniformly() {
         );
     });
 }
+
+/// The syntax crossbeam-channel's `select!` accepts: trailing commas inside a case,
+/// `default()`, and channel expressions that make temporaries (they live until the
+/// select is over).
+#[test]
+#[allow(clippy::unnecessary_literal_unwrap)] // the point: temporaries in the expression
+fn crossbeam_select_syntax() {
+    on_thread_and_in_coroutine(|| {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        let sent = goro::select! {
+            send(tx, 1,) -> r => r.is_ok(),
+            default(Duration::from_millis(1000),) => false,
+        };
+        assert!(sent);
+        let got = goro::select! {
+            recv(rx,) -> m => m,
+            default() => Ok(0),
+        };
+        assert_eq!(got, Ok(1));
+        let idle = goro::select! {
+            recv(rx) -> _ => false,
+            default() => true,
+        };
+        assert!(idle);
+
+        tx.send(2).unwrap();
+        let maybe: Option<&chan::Receiver<u32>> = Some(&rx);
+        let got = goro::select! {
+            recv(maybe.unwrap_or(&chan::never())) -> m => m,
+            recv(None.unwrap_or(&chan::never::<u32>())) -> m => m,
+        };
+        assert_eq!(got, Ok(2));
+        let none: Option<&chan::Receiver<u32>> = None;
+        let timed_out = goro::select! {
+            recv(none.unwrap_or(&chan::never())) -> _ => false,
+            recv(Some(&chan::never::<u8>()).unwrap()) -> _ => false,
+            default(Duration::from_millis(5)) => true,
+        };
+        assert!(timed_out);
+    });
+}
