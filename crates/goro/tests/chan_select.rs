@@ -517,3 +517,51 @@ fn crossbeam_select_syntax() {
         assert!(timed_out);
     });
 }
+
+/// `select_biased!` and `Select::new_biased`: the first ready case always wins, also
+/// when the select waits with several cases of one channel queued.
+#[test]
+fn a_biased_select_prefers_its_first_ready_case() {
+    on_thread_and_in_coroutine(|| {
+        let (tx1, rx1) = chan::unbounded::<u32>();
+        let (tx2, rx2) = chan::unbounded::<u32>();
+        for i in 0..100 {
+            tx1.send(i).unwrap();
+            tx2.send(i).unwrap();
+        }
+        for i in 0..100 {
+            let got = goro::select_biased! {
+                recv(rx2) -> m => (2, m.unwrap()),
+                recv(rx1) -> m => (1, m.unwrap()),
+            };
+            assert_eq!(got, (2, i));
+        }
+        let mut select = chan::Select::new_biased();
+        select.recv(&rx2);
+        select.recv(&rx1);
+        assert_eq!(select.try_select(), Some((1, chan::Selected::Recv(Ok(0)))));
+        let idle = goro::select_biased! {
+            recv(rx2) -> _ => false,
+            default => true,
+        };
+        assert!(idle);
+
+        // Waiting: two send arms on one rendezvous channel, a slow receiver.
+        let (tx, rx) = chan::bounded::<usize>(0);
+        let receiver = std::thread::spawn(move || {
+            (0..20)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_micros(300));
+                    rx.recv().unwrap()
+                })
+                .sum::<usize>()
+        });
+        for _ in 0..20 {
+            goro::select_biased! {
+                send(tx, 0) -> r => r.unwrap(),
+                send(tx, 1) -> r => r.unwrap(),
+            }
+        }
+        assert_eq!(receiver.join().unwrap(), 0, "the first arm always won");
+    });
+}

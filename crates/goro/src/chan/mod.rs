@@ -41,7 +41,7 @@ pub use select::{Select, Selected};
 #[doc(hidden)]
 pub use select::{
     Case as __Case, Otherwise as __Otherwise, RecvCase as __RecvCase, SendCase as __SendCase,
-    select as __select,
+    select as __select, select_biased as __select_biased,
 };
 
 use std::collections::VecDeque;

@@ -397,17 +397,29 @@ fn try_all_at_once(cases: &[&dyn Case], order: &[usize]) -> Option<usize> {
 /// the default arm.
 #[doc(hidden)]
 pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
-    let deadline = match otherwise {
-        Otherwise::Wait => Deadline::Never,
-        Otherwise::Default => Deadline::Now,
-        Otherwise::Timeout(t) => Deadline::after(t),
-    };
     let n = cases.len();
     // A random order, so that among several ready cases each is equally likely.
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         order.swap(i, random_below(i + 1));
     }
+    run(cases, &order, otherwise)
+}
+
+/// [`select`] with the cases in the order given: the first ready case wins.
+#[doc(hidden)]
+pub fn select_biased(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
+    let order: Vec<usize> = (0..cases.len()).collect();
+    run(cases, &order, otherwise)
+}
+
+/// The engine: looks at and registers the cases in `order`.
+fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
+    let deadline = match otherwise {
+        Otherwise::Wait => Deadline::Never,
+        Otherwise::Default => Deadline::Now,
+        Otherwise::Timeout(t) => Deadline::after(t),
+    };
     loop {
         let may_wait = match deadline {
             Deadline::Now => false,
@@ -415,10 +427,10 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
             Deadline::Never => true,
         };
         if !may_wait {
-            return try_all_at_once(cases, &order);
+            return try_all_at_once(cases, order);
         }
         // 1. Anything ready now?
-        for &i in &order {
+        for &i in order {
             if cases[i].try_now() {
                 return Some(i);
             }
@@ -427,12 +439,12 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
         let waiter = Waiter::select();
         let mut registered = Registered {
             cases,
-            order: &order,
+            order,
             count: 0,
             waiter: &waiter,
         };
         let mut ready = false;
-        for &i in &order {
+        for &i in order {
             // Counted first: if `register` unwinds, its entry may be queued.
             registered.count += 1;
             // SAFETY: `registered` unregisters every case before `waiter` goes away,
@@ -526,19 +538,25 @@ impl<T> DynCase<'_, T> {
 /// ```
 pub struct Select<'a, T> {
     cases: Vec<DynCase<'a, T>>,
+    /// The first ready case wins, not a random one.
+    biased: bool,
 }
 
 impl<T> std::fmt::Debug for Select<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Select")
             .field("cases", &self.cases.len())
+            .field("biased", &self.biased)
             .finish()
     }
 }
 
 impl<T> Default for Select<'_, T> {
     fn default() -> Self {
-        Select { cases: Vec::new() }
+        Select {
+            cases: Vec::new(),
+            biased: false,
+        }
     }
 }
 
@@ -546,6 +564,30 @@ impl<'a, T> Select<'a, T> {
     /// An empty select.
     pub fn new() -> Select<'a, T> {
         Select::default()
+    }
+
+    /// An empty select that prefers its earlier cases: the first ready case (in the
+    /// order added) wins, as [`select_biased!`](crate::select_biased).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::{self, Select, Selected};
+    ///
+    /// let (tx, rx) = chan::unbounded();
+    /// let (tx2, rx2) = chan::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx2.send(2).unwrap();
+    /// let mut select = Select::new_biased();
+    /// select.recv(&rx);
+    /// select.recv(&rx2);
+    /// assert_eq!(select.select(), (0, Selected::Recv(Ok(1))));
+    /// ```
+    pub fn new_biased() -> Select<'a, T> {
+        Select {
+            cases: Vec::new(),
+            biased: true,
+        }
     }
 
     /// Adds a case receiving from `rx`; returns its index.
@@ -588,7 +630,11 @@ impl<'a, T> Select<'a, T> {
     fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
         let index = {
             let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
-            select(&cases, otherwise)?
+            if self.biased {
+                select_biased(&cases, otherwise)?
+            } else {
+                select(&cases, otherwise)?
+            }
         };
         let outcome = match &mut self.cases[index] {
             DynCase::Recv(case) => Selected::Recv(case.take()),
