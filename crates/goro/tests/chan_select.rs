@@ -565,3 +565,56 @@ fn a_biased_select_prefers_its_first_ready_case() {
         assert_eq!(receiver.join().unwrap(), 0, "the first arm always won");
     });
 }
+
+/// `Select::ready`, `try_ready` and `ready_timeout` (crossbeam-channel's): which case
+/// could complete, without completing it; the message stays in its channel.
+#[test]
+fn ready_finds_a_ready_case_without_completing_it() {
+    on_thread_and_in_coroutine(|| {
+        let ms = Duration::from_millis;
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let (tx2, rx2) = chan::bounded::<u32>(1);
+        {
+            let mut select = chan::Select::new();
+            select.recv(&rx);
+            select.recv(&rx2);
+            assert_eq!(select.try_ready(), None);
+            assert_eq!(select.ready_timeout(ms(5)), None);
+            tx2.send(7).unwrap();
+            assert_eq!(select.try_ready(), Some(1));
+            assert_eq!(select.ready(), 1);
+        }
+        assert_eq!(rx2.try_recv(), Ok(7), "ready took nothing");
+
+        // Waiting: a sender on the rendezvous channel arrives later.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            tx.send(8).unwrap();
+            tx
+        });
+        let mut select = chan::Select::new();
+        select.recv(&rx);
+        select.recv(&rx2);
+        assert_eq!(select.ready(), 0);
+        assert_eq!(rx.recv(), Ok(8));
+        let tx = sender.join().unwrap();
+
+        // A send case: ready once a receiver waits; then the send goes through.
+        let receiver = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            rx.recv()
+        });
+        let mut select = chan::Select::new();
+        select.send(&tx, 0);
+        assert_eq!(select.ready(), 0);
+        drop(select);
+        tx.send(9).unwrap();
+        assert_eq!(receiver.join().unwrap(), Ok(9));
+
+        // Closed counts as ready.
+        drop(tx2);
+        let mut select = chan::Select::new();
+        select.recv(&rx2);
+        assert_eq!(select.ready_timeout(ms(1000)), Some(0));
+    });
+}

@@ -56,6 +56,7 @@ use spin::{SpinGuard, SpinLock};
 use waiter::{Entry, Slot, Waiter};
 
 // The channel's invariants (docs/ARCHITECTURE.md §4 says them for users of the code):
+// (Observer entries, a select's `ready`, are woken and skipped by every operation.)
 // 1. `recvq` holds a live entry only while `buf` is empty: a send hands its value to a
 //    waiting receiver before it buffers anything, and a receiver (or a select's recv
 //    case) queues only after finding `buf` empty under the same lock.
@@ -142,6 +143,10 @@ impl<T> Chan<T> {
         // over directly.
         let mut value = Some(value);
         while let Some(entry) = state.recvq.pop_front() {
+            if entry.observes() {
+                wake_observer(entry, wake);
+                continue;
+            }
             if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
                 wake.later(unparker);
                 return Ok(Ok(()));
@@ -168,6 +173,10 @@ impl<T> Chan<T> {
         if let Some(value) = state.buf.pop_front() {
             // Room in the buffer: the longest-waiting sender's value moves in.
             while let Some(entry) = state.sendq.pop_front() {
+                if entry.observes() {
+                    wake_observer(entry, wake);
+                    continue;
+                }
                 let buf = &mut state.buf;
                 let claim = entry.claim(|slot| {
                     buf.push_back(slot.take().expect("a waiting sender's slot is full"))
@@ -181,6 +190,10 @@ impl<T> Chan<T> {
         }
         // Empty buffer (or a rendezvous): take straight from a waiting sender.
         while let Some(entry) = state.sendq.pop_front() {
+            if entry.observes() {
+                wake_observer(entry, wake);
+                continue;
+            }
             if let Ok((value, unparker)) = entry.claim(|slot| slot.take()) {
                 wake.later(unparker);
                 return Ok(Some(value.expect("a waiting sender's slot is full")));
@@ -367,9 +380,22 @@ fn drop_in_order<T>(messages: VecDeque<T>) {
     drop(ManuallyDrop::into_inner(messages));
 }
 
-/// Whether `queue` holds a live entry of another waiter than `me`.
+/// Whether `queue` holds a live operation of another waiter than `me` (observers are
+/// no operations).
 fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
-    queue.iter().any(|e| !e.is_for(me) && e.is_live())
+    queue
+        .iter()
+        .any(|e| !e.is_for(me) && !e.observes() && e.is_live())
+}
+
+/// A select's `ready` watched this queue, and something happened there: wake it (its
+/// case may be ready now; it looks again itself). The operation goes on to the next
+/// entry.
+#[cold]
+fn wake_observer<T>(entry: Entry<T>, wake: &mut Wake) {
+    if let Ok(((), unparker)) = entry.claim(|_| ()) {
+        wake.later(unparker);
+    }
 }
 
 /// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
@@ -474,6 +500,15 @@ enum Deadline {
 }
 
 impl Deadline {
+    /// Whether there is time to wait (the deadline has not passed).
+    fn may_wait(self) -> bool {
+        match self {
+            Deadline::Now => false,
+            Deadline::At(at) => Instant::now() < at,
+            Deadline::Never => true,
+        }
+    }
+
     fn after(timeout: Duration) -> Deadline {
         Instant::now()
             .checked_add(timeout)
