@@ -24,6 +24,10 @@
 //!    waiter.rs) or the timeout passes (the waiter's abort decides that race); then
 //!    unregisters every entry.
 //!
+//! `select_biased` runs the same engine with the cases in their written order. `ready`
+//! (`Select::ready`) registers *observer* entries instead, which any operation on the
+//! channel claims without moving a message (see mod.rs), and reports the case.
+//!
 //! A claim moves a message only into (or out of) the claimed entry's slot, under the
 //! waiter's single CAS, so a case that loses never consumes its message: it stays in
 //! its channel. Readiness checks skip the waiter's own entries, so a select that sends
