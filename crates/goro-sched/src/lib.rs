@@ -43,6 +43,9 @@ mod task;
 mod timer;
 mod worker;
 
+#[cfg(all(test, loom))]
+mod tests;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -54,6 +57,23 @@ pub use config::{Config, ConfigError, MAX_WORKERS};
 pub use park::{Unparker, current_unparker, park, park_until};
 
 use task::Task;
+
+/// Drops `value`, whose destructor is user code, on behalf of the runtime: a panic in
+/// it is reported on stderr (the panic hook has already printed it, as for a panicking
+/// thread) and goes no further, so no worker, monitor or poller thread dies of it.
+/// `what` names the value in the report.
+pub(crate) fn drop_caught<T>(value: T, what: &str) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value))) {
+        eprintln!("goro: a panic while dropping {what} was caught; the runtime goes on");
+        // The payload is user code too: drop it the same way, once, and leak a payload
+        // whose own payload panics again.
+        if let Err(again) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)))
+        {
+            std::mem::forget(again);
+        }
+    }
+}
 
 /// Starts the runtime with `config`. Must be called before anything is spawned (the
 /// runtime otherwise starts itself from the environment on first use).
@@ -271,8 +291,9 @@ impl Timer {
 /// monitor thread), never in a coroutine. This is how goro's timer channels send their
 /// ticks without a coroutine per timer: a pending call costs one heap entry.
 ///
-/// `f` must be short and must not block or panic: it runs on the scheduler's own
-/// stack, between coroutines. A panic in `f` aborts the process.
+/// `f` must be short and must not block: it runs on the scheduler's own stack, between
+/// coroutines. A panic in `f` (or in the destructor of a callback that never runs) is
+/// reported on stderr and goes no further.
 ///
 /// # Examples
 ///
@@ -296,13 +317,7 @@ impl Timer {
 /// If the runtime's configuration (environment) is invalid.
 pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
     let rt = worker::runtime().unwrap_or_else(|e| panic!("goro: cannot start the runtime: {e}"));
-    let guarded = move || {
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-            eprintln!("goro: a timer callback panicked; aborting");
-            std::process::abort();
-        }
-    };
-    Timer(worker::add_callback(rt, deadline, Box::new(guarded)))
+    Timer(worker::add_callback(rt, deadline, Box::new(f)))
 }
 
 /// Index of the worker the caller runs on, or `None` on a plain thread.
