@@ -64,14 +64,28 @@ use task::Task;
 /// `what` names the value in the report.
 pub(crate) fn drop_caught<T>(value: T, what: &str) {
     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value))) {
-        eprintln!("goro: a panic while dropping {what} was caught; the runtime goes on");
-        // The payload is user code too: drop it the same way, once, and leak a payload
-        // whose own payload panics again.
-        if let Err(again) =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)))
-        {
-            std::mem::forget(again);
-        }
+        report_panic(&format!("dropping {what}"), payload);
+    }
+}
+
+/// Reports a panic that the runtime caught in user code and goes on: one line on the
+/// process's real stderr, with the panic's message. Written to `stderr()` directly, not
+/// with `eprintln!`: under `cargo test`, runtime threads inherit the output capture of
+/// the test that started the runtime, and a report of a later test would be lost in
+/// that one's captured output. Then drops the payload, which is user code too (once;
+/// a payload whose drop panics again is leaked).
+pub(crate) fn report_panic(during: &str, payload: Box<dyn std::any::Any + Send>) {
+    use std::io::Write as _;
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    let line =
+        format!("goro: a panic while {during} was caught ({message}); the runtime goes on\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
     }
 }
 

@@ -263,7 +263,12 @@ impl Drop for Task {
             body @ Body::Pending(_) => crate::drop_caught(body, "a coroutine that never ran"),
             Body::Finished => {}
         }
-        let result = self.join.lock().unwrap_or_else(|e| e.into_inner()).result.take();
+        let result = self
+            .join
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .result
+            .take();
         if result.is_some() {
             crate::drop_caught(result, "the result of a detached coroutine");
         }

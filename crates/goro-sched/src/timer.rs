@@ -83,8 +83,7 @@ impl Action {
                     // the panic hook) and goes no further.
                     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
                     {
-                        eprintln!("goro: a timer callback panicked; the runtime goes on");
-                        crate::drop_caught(payload, "a timer callback's panic");
+                        crate::report_panic("running a timer callback", payload);
                     }
                 }
             }
@@ -126,9 +125,7 @@ impl std::fmt::Debug for TimerHandle {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("state", &self.state)
-            .finish()
+        f.debug_struct("Node").field("state", &self.state).finish()
     }
 }
 

@@ -745,7 +745,11 @@ impl Local {
                     "goro: coroutine '{}' could not start: {err}",
                     name.as_deref().unwrap_or("<unnamed>")
                 );
-                eprintln!("{msg}");
+                // To the real stderr, as `report_panic` writes (lib.rs says why).
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("{msg}\n").as_bytes(),
+                );
                 crate::drop_caught(f, "a coroutine that never ran");
                 return Err(msg);
             }

@@ -221,7 +221,10 @@ fn a_forgotten_parked_coroutine_stays_parked() {
         4950
     );
     std::thread::sleep(Duration::from_millis(50));
-    assert!(!UNWOUND.load(Ordering::SeqCst), "a parked coroutine was unwound");
+    assert!(
+        !UNWOUND.load(Ordering::SeqCst),
+        "a parked coroutine was unwound"
+    );
 }
 
 #[test]

@@ -46,7 +46,8 @@ impl Runtime {
     fn wake_idle(&self) {
         loop {
             fence(Ordering::SeqCst);
-            if self.nspinning.load(Ordering::SeqCst) != 0 || self.npidle.load(Ordering::SeqCst) == 0 {
+            if self.nspinning.load(Ordering::SeqCst) != 0 || self.npidle.load(Ordering::SeqCst) == 0
+            {
                 return;
             }
             if self

@@ -26,7 +26,12 @@ fn task() -> StdArc<Task> {
 
 /// What a waker does: publish the claim (if it has one), then unpark, and enqueue the
 /// task if the unpark says so.
-fn wake(task: &Task, claim: Option<&AtomicUsize>, enqueued: &AtomicBool, me: &loom::thread::Thread) {
+fn wake(
+    task: &Task,
+    claim: Option<&AtomicUsize>,
+    enqueued: &AtomicBool,
+    me: &loom::thread::Thread,
+) {
     if let Some(claim) = claim {
         // Release, as a select's claim is.
         claim.store(CLAIMED, Ordering::Release);
@@ -101,9 +106,7 @@ fn a_permit_consumed_by_the_worker_does_not_hide_a_claim() {
             .map(|claims| {
                 let (task, claim, enqueued) = (task.clone(), claim.clone(), enqueued.clone());
                 let me = loom::thread::current();
-                loom::thread::spawn(move || {
-                    wake(&task, claims.then_some(&*claim), &enqueued, &me)
-                })
+                loom::thread::spawn(move || wake(&task, claims.then_some(&*claim), &enqueued, &me))
             })
             .collect();
         wait_for_claim(&task, &claim, &enqueued);

@@ -16,7 +16,8 @@ fn cancel_racing_fire_counts_exactly() {
         let fired = Arc::new(AtomicBool::new(false));
         let handle = {
             let fired = fired.clone();
-            let f: Box<dyn FnOnce() + Send> = Box::new(move || fired.store(true, Ordering::Relaxed));
+            let f: Box<dyn FnOnce() + Send> =
+                Box::new(move || fired.store(true, Ordering::Relaxed));
             timers.add(1, Action::Call(Mutex::new(Some(f))))
         };
         // The worker or the monitor fires it, due, while its owner cancels it.
@@ -25,6 +26,10 @@ fn cancel_racing_fire_counts_exactly() {
         let woke = firer.join().unwrap();
         assert_eq!(woke == 1, fired.load(Ordering::Relaxed));
         assert_eq!(timers.len(), 0, "fired or dropped as cancelled");
-        assert_eq!(timers.cancelled(), 0, "no cancelled entry is left in the heap");
+        assert_eq!(
+            timers.cancelled(),
+            0,
+            "no cancelled entry is left in the heap"
+        );
     });
 }
