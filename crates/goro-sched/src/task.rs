@@ -46,6 +46,7 @@
 //!    latest value, so a waker's RMW is either before the consumer's (which then
 //!    synchronizes with it through the release sequence and sees its condition) or
 //!    after it (then it leaves a new permit, or finds the task PARKED and enqueues it).
+//!
 //! The loom model `loom_task` checks this with a claim word beside the state.
 
 use std::any::Any;

@@ -22,6 +22,7 @@
 //!    entry fired first); Release on the transition, Acquire where the heap reads it.
 //!    So whoever finds an entry CANCELLED and takes it out of the heap (firing, or
 //!    compacting) subtracts a 1 that was added before: the count never goes below zero.
+//!
 //! The loom model `loom_timer` checks this.
 
 use std::cmp::Ordering as CmpOrdering;
