@@ -114,9 +114,9 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// # Panics
 ///
 /// If `f` panics, `scope` waits for the children, then re-raises `f`'s panic. Otherwise,
-/// if a child panicked and its result was not taken with [`ScopedJoinHandle::join`],
-/// `scope` re-raises that child's panic (the first one, if several did) after all have
-/// finished.
+/// if a child panicked and its result was not taken with [`ScopedJoinHandle::join`]
+/// (or the destructor of a result nobody took panicked), `scope` re-raises that panic
+/// (the first one, if several did) after all have finished.
 pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
@@ -328,10 +328,16 @@ impl<T> Packet<T> {
             return;
         }
         drop(state);
-        // Nobody will take it: drop a value here (invariant 2), hand a panic to `scope`.
-        if let Err(payload) = result {
-            self.scope.record_panic(payload);
-        }
+        // Nobody will take it: drop a value here (invariant 2), hand a panic to `scope`,
+        // and a panic from the value's destructor too, as if the child had panicked.
+        let payload = match result {
+            Ok(value) => match panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
+                Ok(()) => return,
+                Err(payload) => payload,
+            },
+            Err(payload) => payload,
+        };
+        self.scope.record_panic(payload);
     }
 }
 
