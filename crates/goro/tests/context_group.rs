@@ -32,10 +32,10 @@ fn first_error_is_returned_and_the_others_see_cancellation() {
 
 #[test]
 fn the_first_of_several_errors_wins() {
-    let group = Group::new();
+    let (group, ctx) = Group::with_context(&Context::background());
     group.go(|| Err("early"));
-    group.go(|| {
-        goro::sleep(Duration::from_millis(50));
+    group.go(move || {
+        let _ = ctx.done().recv(); // fails only after "early" has (however slow it is)
         Err("late")
     });
     assert_eq!(group.wait(), Err("early"));
