@@ -94,8 +94,11 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             goro_sched::yield_now();
             continue;
         }
-        while !signal.woken.swap(false, Ordering::Acquire) {
+        loop {
             goro_sched::park();
+            if signal.woken.swap(false, Ordering::Acquire) {
+                break;
+            }
         }
     }
 }
