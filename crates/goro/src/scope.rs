@@ -93,7 +93,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// a closure that need not be `'static`, only `Send` and outliving `'env`, so it can
 /// borrow locals (one child a `&mut`, others `&`, as the borrow checker allows). Every
 /// child is finished and its result dropped before `scope` returns, whether `f` returns
-/// or panics.
+/// or panics (except a result whose handle was leaked with `mem::forget`: that result
+/// is leaked with it, and a panic in it is not re-raised).
 ///
 /// From a coroutine, waiting parks it (its worker runs the children meanwhile); from a
 /// plain thread, waiting blocks the thread.

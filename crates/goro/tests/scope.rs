@@ -189,3 +189,13 @@ fn a_panic_dropping_an_untaken_result_is_reraised() {
     let payload = result.expect_err("the child's panic reaches scope");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"result dropped"));
 }
+
+#[test]
+fn a_forgotten_handle_leaks_its_result_and_scope_still_returns() {
+    let data = [1, 2, 3];
+    goro::scope(|s| {
+        std::mem::forget(s.spawn(|| &data[1..])); // the borrowed result is leaked
+        std::mem::forget(s.spawn(|| -> u8 { panic!("unreported") }));
+    });
+    assert_eq!(data, [1, 2, 3]);
+}
