@@ -158,10 +158,12 @@ where
 
 /// Unwinding out of `scope`'s wait with children still running would free what they
 /// borrow. The only unwind that can reach the wait is a forced one (the waiting
-/// coroutine dropped while parked), and that cannot happen while a child runs: every
-/// child holds the scope's `Arc<ScopeData>` and with it the waiter's `Unparker`, which
-/// keeps the waiting coroutine's task alive. Should it happen anyway, the process
-/// aborts rather than let a child touch freed memory.
+/// coroutine dropped while parked). goro never abandons a task in `scope` while a child
+/// runs: every child holds the scope's `Arc<ScopeData>` and with it the waiter's
+/// `Unparker`, which keeps the waiting task alive. But a goro-context coroutine nested
+/// inside a goro one can call `scope`, suspend to its resumer in the wait, and be
+/// dropped there. Then the process aborts rather than let a child touch freed memory
+/// (tests/reach_process.rs).
 struct AbortIfChildrenRun<'a>(&'a ScopeData);
 
 impl Drop for AbortIfChildrenRun<'_> {
