@@ -220,7 +220,7 @@ impl<T: 'static> LocalKey<T> {
                 // goro-context inside it), so the frame is live; and only code running
                 // for it, one thread at a time, ever touches the table.
                 let table = unsafe { &*table.cast::<Locals>() };
-                if goro_context::current().map(|c| c.id()) != Some(table.owner) {
+                if goro_context::current_id() != Some(table.owner) {
                     // A coroutine nested inside this one, on a stack of its own: it
                     // could suspend holding the value and be resumed after the table
                     // is gone (by another coroutine it was handed to).
@@ -376,7 +376,7 @@ where
     T: Send + 'static,
 {
     move || {
-        let locals = Locals::new(goro_context::current().map_or(0, |c| c.id()));
+        let locals = Locals::new(goro_context::current_id().unwrap_or(0));
         let installed = Installed(&locals);
         goro_sched::with_local_slot(|slot| {
             slot.store(ptr::from_ref(&locals).cast_mut().cast(), Ordering::Relaxed)
