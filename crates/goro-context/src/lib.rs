@@ -51,7 +51,7 @@ mod signal;
 use std::fmt;
 
 pub use coroutine::{Builder, Coroutine, Exit, Reason, ResumeError, Resumed, exit};
-pub use current::{Current, current, in_coroutine, suspend};
+pub use current::{Current, current, current_id, in_coroutine, suspend};
 pub use goro_stack::{DEFAULT_STACK_SIZE, StackError};
 
 /// Returned by [`suspend`] on a plain thread, where there is no coroutine to suspend.

@@ -243,13 +243,15 @@ impl Task {
         // SAFETY: called by the running worker right after the coroutine finished (or
         // failed to start).
         drop(std::mem::replace(unsafe { self.body() }, Body::Finished));
-        self.state.store(DONE, Ordering::Release);
         let waiter = {
             let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
             join.result = Some(result);
             join.done = true;
             join.waiter.take()
         };
+        // After the result is in place: `is_finished` promises that `join` (or a poll
+        // of the handle) returns at once. An unpark meanwhile only leaves a permit.
+        self.state.store(DONE, Ordering::Release);
         if let Some(waiter) = waiter {
             waiter.wake();
         }

@@ -4,7 +4,9 @@
 //! [`Unparker`]. The caller polls, and while the future is pending parks until the flag is
 //! set: a spurious return from `park` (a stale permit left by someone else) does not
 //! cost a poll, and a wake that arrives during a poll is never lost, because the flag is
-//! set before the unpark and read after the park.
+//! set before the unpark and read after the park. A wake that arrives during a poll
+//! (a future that yields) makes the coroutine yield before the next poll, so a future
+//! that spins waiting for another coroutine cannot starve its worker.
 
 use std::future::Future;
 use std::pin::pin;
@@ -84,8 +86,19 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         // Acquire: pairs with the Release store in `wake_by_ref`.
-        while !signal.woken.swap(false, Ordering::Acquire) {
+        if signal.woken.swap(false, Ordering::Acquire) {
+            // Woken during the poll: a future that yields (woke itself and returned
+            // Pending) waits for something other code must do. Let the worker's other
+            // coroutines run before polling again, as an executor queues a self-woken
+            // task behind the others; polling at once would spin and starve them.
+            goro_sched::yield_now();
+            continue;
+        }
+        loop {
             goro_sched::park();
+            if signal.woken.swap(false, Ordering::Acquire) {
+                break;
+            }
         }
     }
 }

@@ -104,7 +104,8 @@ pub struct LocalKey<T: 'static> {
 ///
 /// That happens while a coroutine's (or thread's) locals are being dropped, for a local
 /// already dropped or never created, and in a coroutine that goro did not start (one
-/// spawned with goro-sched directly).
+/// spawned with goro-sched directly, or made with goro-context, even inside a goro
+/// coroutine).
 ///
 /// # Examples
 ///
@@ -212,18 +213,26 @@ impl<T: 'static> LocalKey<T> {
             Some(table) if table.is_null() => Err(AccessError), // not started by goro
             Some(table) => {
                 // SAFETY: a non-null slot points at the `Locals` in the root frame of
-                // the coroutine that runs this code (`wrap` stores it before the user's
-                // closure runs and clears it before that frame ends; goro-sched hands
-                // each coroutine only its own slot). That frame is below us on this
-                // very stack, so it is live; and only this coroutine's code, one thread
-                // at a time, ever touches the table.
+                // the coroutine the worker is running (`wrap` stores it before the
+                // user's closure runs and clears it before that frame ends; goro-sched
+                // hands each coroutine only its own slot). That coroutine is running
+                // this code, or resumed the coroutine that does (one made with
+                // goro-context inside it), so the frame is live; and only code running
+                // for it, one thread at a time, ever touches the table.
                 let table = unsafe { &*table.cast::<Locals>() };
+                if goro_context::current_id() != Some(table.owner) {
+                    // A coroutine nested inside this one, on a stack of its own: it
+                    // could suspend holding the value and be resumed after the table
+                    // is gone (by another coroutine it was handed to).
+                    return Err(AccessError);
+                }
                 let value = table.get_or_init(self as *const Self as usize, self.init)?;
                 // SAFETY: the value is boxed in the table, so its address is stable while
                 // the table grows; it is dropped only by the table's teardown, which
-                // never runs while a `with` on it is in progress above it (teardown
-                // runs after the user's closure, and removes one value at a time,
-                // never one that a destructor below it is using).
+                // never runs while a `with` on it is in progress above it on this stack
+                // (teardown runs after the user's closure, and removes one value at a
+                // time, never one that a destructor below it is using), and `f` runs on
+                // the table's own stack (the owner check), which cannot end under it.
                 Ok(f(unsafe { &*value }))
             }
         }
@@ -238,6 +247,8 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
 
 /// One coroutine's locals. Lives in `wrap`'s frame; reached through the task slot.
 pub(crate) struct Locals {
+    /// The goro-context id of the coroutine whose root frame holds the table.
+    owner: u64,
     /// Never borrowed across user code (an initializer, a destructor, a `with` body):
     /// each access takes the `&mut` for a few lines that call nothing of the user's.
     entries: UnsafeCell<Vec<Entry>>,
@@ -256,8 +267,9 @@ enum State {
 }
 
 impl Locals {
-    fn new() -> Locals {
+    fn new(owner: u64) -> Locals {
         Locals {
+            owner,
             entries: UnsafeCell::new(Vec::new()),
             tearing_down: Cell::new(false),
         }
@@ -364,7 +376,7 @@ where
     T: Send + 'static,
 {
     move || {
-        let locals = Locals::new();
+        let locals = Locals::new(goro_context::current_id().unwrap_or(0));
         let installed = Installed(&locals);
         goro_sched::with_local_slot(|slot| {
             slot.store(ptr::from_ref(&locals).cast_mut().cast(), Ordering::Relaxed)

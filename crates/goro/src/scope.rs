@@ -93,7 +93,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// a closure that need not be `'static`, only `Send` and outliving `'env`, so it can
 /// borrow locals (one child a `&mut`, others `&`, as the borrow checker allows). Every
 /// child is finished and its result dropped before `scope` returns, whether `f` returns
-/// or panics.
+/// or panics (except a result whose handle was leaked with `mem::forget`: that result
+/// is leaked with it, and a panic in it is not re-raised).
 ///
 /// From a coroutine, waiting parks it (its worker runs the children meanwhile); from a
 /// plain thread, waiting blocks the thread.
@@ -114,9 +115,9 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// # Panics
 ///
 /// If `f` panics, `scope` waits for the children, then re-raises `f`'s panic. Otherwise,
-/// if a child panicked and its result was not taken with [`ScopedJoinHandle::join`],
-/// `scope` re-raises that child's panic (the first one, if several did) after all have
-/// finished.
+/// if a child panicked and its result was not taken with [`ScopedJoinHandle::join`]
+/// (or the destructor of a result nobody took panicked), `scope` re-raises that panic
+/// (the first one, if several did) after all have finished.
 pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
@@ -157,10 +158,12 @@ where
 
 /// Unwinding out of `scope`'s wait with children still running would free what they
 /// borrow. The only unwind that can reach the wait is a forced one (the waiting
-/// coroutine dropped while parked), and that cannot happen while a child runs: every
-/// child holds the scope's `Arc<ScopeData>` and with it the waiter's `Unparker`, which
-/// keeps the waiting coroutine's task alive. Should it happen anyway, the process
-/// aborts rather than let a child touch freed memory.
+/// coroutine dropped while parked). goro never abandons a task in `scope` while a child
+/// runs: every child holds the scope's `Arc<ScopeData>` and with it the waiter's
+/// `Unparker`, which keeps the waiting task alive. But a goro-context coroutine nested
+/// inside a goro one can call `scope`, suspend to its resumer in the wait, and be
+/// dropped there. Then the process aborts rather than let a child touch freed memory
+/// (tests/reach_process.rs).
 struct AbortIfChildrenRun<'a>(&'a ScopeData);
 
 impl Drop for AbortIfChildrenRun<'_> {
@@ -328,10 +331,16 @@ impl<T> Packet<T> {
             return;
         }
         drop(state);
-        // Nobody will take it: drop a value here (invariant 2), hand a panic to `scope`.
-        if let Err(payload) = result {
-            self.scope.record_panic(payload);
-        }
+        // Nobody will take it: drop a value here (invariant 2), hand a panic to `scope`,
+        // and a panic from the value's destructor too, as if the child had panicked.
+        let payload = match result {
+            Ok(value) => match panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
+                Ok(()) => return,
+                Err(payload) => payload,
+            },
+            Err(payload) => payload,
+        };
+        self.scope.record_panic(payload);
     }
 }
 

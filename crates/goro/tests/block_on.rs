@@ -205,3 +205,20 @@ fn a_coroutine_awaits_another_inside_block_on() {
     assert_eq!(outer.join().unwrap(), 42);
     assert_eq!(polls.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_handle_that_reports_finished_is_ready_when_polled() {
+    // is_finished() must not run ahead of the result: once it says true, a poll (with
+    // a waker that will never be called) is Ready. A bounded stress of the window.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        let handle = goro::go!(|| 3);
+        while !handle.is_finished() {} // poll the moment it flips
+        let mut handle = std::pin::pin!(handle);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            handle.as_mut().poll(&mut cx).is_ready(),
+            "is_finished() was true before the result was in place"
+        );
+    }
+}

@@ -146,12 +146,14 @@ fn the_future_may_borrow_and_need_not_be_send() {
 
 #[test]
 fn a_timeout_from_tokio_on_a_goro_server_that_never_answers() {
-    // The server accepts and then says nothing: tokio's timeout ends the wait.
+    // The server accepts and then says nothing until the client is done: tokio's
+    // timeout ends the wait, however late its timer fires on a loaded machine.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let (client_done, wait_for_client) = goro::chan::bounded::<()>(0);
     let server = goro::go!(move || {
         let (conn, _) = listener.accept().unwrap();
-        goro::sleep(Duration::from_millis(500));
+        let _ = wait_for_client.recv();
         drop(conn);
     });
     let h = goro::go!(move || {
@@ -161,5 +163,6 @@ fn a_timeout_from_tokio_on_a_goro_server_that_never_answers() {
         .is_err()
     });
     assert!(h.join().unwrap(), "timed out");
+    drop(client_done);
     server.join().unwrap();
 }

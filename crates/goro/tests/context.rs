@@ -146,3 +146,24 @@ fn many_waiters_on_one_context_all_wake() {
     cancel.cancel();
     assert!(waiters.into_iter().all(|w| w.join().unwrap()));
 }
+
+#[test]
+fn err_is_set_only_once_done_is_closed() {
+    // Go's contract: "If Done is not yet closed, Err returns nil". A bounded stress of a
+    // cancel from another thread against a reader of err() then done().
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        let (ctx, cancel) = Context::background().with_cancel();
+        let canceller = std::thread::spawn(move || cancel.cancel());
+        let done = ctx.done();
+        while ctx.err().is_none() {
+            std::hint::spin_loop();
+        }
+        assert_eq!(
+            done.try_recv(),
+            Err(goro::chan::TryRecvError::Disconnected),
+            "err() said the context ended while done() was still open"
+        );
+        canceller.join().unwrap();
+    }
+}

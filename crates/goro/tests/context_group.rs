@@ -32,10 +32,10 @@ fn first_error_is_returned_and_the_others_see_cancellation() {
 
 #[test]
 fn the_first_of_several_errors_wins() {
-    let group = Group::new();
+    let (group, ctx) = Group::with_context(&Context::background());
     group.go(|| Err("early"));
-    group.go(|| {
-        goro::sleep(Duration::from_millis(50));
+    group.go(move || {
+        let _ = ctx.done().recv(); // fails only after "early" has (however slow it is)
         Err("late")
     });
     assert_eq!(group.wait(), Err("early"));
@@ -119,4 +119,45 @@ fn a_group_used_from_a_coroutine() {
         group.wait()
     });
     assert_eq!(h.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn members_start_members_through_a_clone() {
+    // Go's g.Go inside g.Go: a recursive fan-out, and an error from deep inside it.
+    fn walk(group: Group<u32>, ctx: Context, depth: u32) -> Result<(), u32> {
+        if depth == 4 {
+            return Err(depth);
+        }
+        for _ in 0..3 {
+            let (g, c) = (group.clone(), ctx.clone());
+            group.go(move || walk(g, c, depth + 1));
+        }
+        let _ = ctx.done().recv(); // the deep error cancels everyone
+        Ok(())
+    }
+    let (group, ctx) = Group::with_context(&Context::background());
+    let (g, c) = (group.clone(), ctx.clone());
+    group.go(move || walk(g, c, 0));
+    assert_eq!(group.wait(), Err(4));
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+}
+
+#[test]
+fn try_go_refuses_when_the_limit_is_reached() {
+    let mut group = Group::<()>::new();
+    group.set_limit(2);
+    let (release, hold) = goro::chan::bounded::<()>(0);
+    for _ in 0..2 {
+        let hold = hold.clone();
+        assert!(group.try_go(move || {
+            let _ = hold.recv();
+            Ok(())
+        }));
+    }
+    assert!(!group.try_go(|| Ok(())), "both slots are taken");
+    drop(release); // the two members end
+    group.wait().unwrap();
+    let group = Group::<()>::new();
+    assert!(group.try_go(|| Ok(())), "no limit: always starts");
+    group.wait().unwrap();
 }

@@ -175,3 +175,25 @@ fn scoped_children_have_their_own_values() {
     });
     assert_eq!(seen, (0..10).collect::<Vec<_>>());
 }
+
+goro::coroutine_local! {
+    static OUTER: Cell<u32> = const { Cell::new(0) };
+}
+
+#[test]
+fn a_coroutine_nested_inside_a_goro_one_does_not_reach_its_table() {
+    // A goro-context coroutine created and resumed inside a goro coroutine runs on its
+    // own stack, and may be suspended and handed to another coroutine that outlives
+    // this one: a reference into this coroutine's table would dangle then. So from
+    // inside it the table is out of reach.
+    let h = goro::go!(|| {
+        OUTER.with(|o| o.set(1));
+        let mut nested =
+            goro_context::Coroutine::new(|| OUTER.try_with(Cell::get).is_err()).unwrap();
+        match nested.resume() {
+            Ok(goro_context::Resumed::Finished(Ok(refused))) => refused,
+            _ => unreachable!("the nested coroutine runs to its end"),
+        }
+    });
+    assert!(h.join().unwrap(), "the nested coroutine reached the table");
+}

@@ -105,3 +105,54 @@ fn coroutine_locals_stay_apart_across_yields_on_one_worker() {
         assert_eq!(h.join().unwrap(), i);
     }
 }
+
+/// Pending once after waking itself: a future that yields to its executor, as
+/// `tokio::task::yield_now` and spin-waiting async code do.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_future_that_yields_in_block_on_lets_the_worker_run_others() {
+    let _alone = one_worker();
+    let flag = Arc::new(AtomicBool::new(false));
+    // The setter starts (and so stays on the one worker) before the spinner exists.
+    let (started, has_started) = goro::chan::bounded(0);
+    let setter = {
+        let flag = flag.clone();
+        goro::go!(move || {
+            started.send(()).unwrap();
+            goro::sleep(Duration::from_millis(5));
+            flag.store(true, Ordering::Release);
+        })
+    };
+    has_started.recv().unwrap();
+    let spinner = goro::go!(move || {
+        goro::block_on(async move {
+            // Gives up after a generous bound instead of hanging the test.
+            let start = Instant::now();
+            while !flag.load(Ordering::Acquire) {
+                if start.elapsed() > Duration::from_secs(10) {
+                    return false;
+                }
+                YieldOnce(false).await;
+            }
+            true
+        })
+    });
+    assert!(
+        spinner.join().unwrap(),
+        "the setter never ran: block_on polled a self-woken future without yielding"
+    );
+    setter.join().unwrap();
+}

@@ -68,3 +68,38 @@ fn a_panicking_waker_does_not_take_down_the_worker() {
     assert!(stderr.contains("a Waker panicked"), "stderr: {stderr}");
     assert!(stderr.contains("the worker survived"), "stderr: {stderr}");
 }
+
+#[test]
+fn a_scope_unwound_while_its_children_run_aborts() {
+    let Ok((code, stderr)) = in_child("a_scope_unwound_while_its_children_run_aborts") else {
+        // The one way to unwind a scope's wait: a goro-context coroutine nested inside a
+        // goro one calls `scope`, parks in its wait (suspending back to its resumer),
+        // and is dropped there while its child still borrows from its stack.
+        let h = goro::go!(|| {
+            let (_keep, blocked) = goro::chan::bounded::<()>(0);
+            let mut nested = goro_context::Coroutine::new(move || {
+                let borrowed = [1u8; 16];
+                goro::scope(|s| {
+                    s.spawn(|| {
+                        let _ = blocked.recv(); // never sent: the child runs on
+                        borrowed.len()
+                    });
+                });
+            })
+            .unwrap();
+            assert!(matches!(
+                nested.resume(),
+                Ok(goro_context::Resumed::Suspended(_))
+            ));
+            drop(nested); // unwinds the scope's wait with the child running
+        });
+        let _ = h.join();
+        eprintln!("the scope was unwound without aborting");
+        return;
+    };
+    assert_ne!(code, Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("a scope was unwound while its coroutines still ran"),
+        "stderr: {stderr}"
+    );
+}

@@ -167,3 +167,35 @@ fn exit_in_a_child_is_its_join_error() {
         assert!(h.join().unwrap_err().is::<goro::Exit>());
     });
 }
+
+#[test]
+fn a_panic_dropping_an_untaken_result_is_reraised() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("result dropped");
+        }
+    }
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        goro::scope(|s| {
+            let (handle_gone, wait) = goro::chan::bounded(0);
+            s.spawn(move || {
+                wait.recv().unwrap();
+                PanicsOnDrop // the handle is gone: the child drops its result
+            });
+            handle_gone.send(()).unwrap();
+        })
+    }));
+    let payload = result.expect_err("the child's panic reaches scope");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"result dropped"));
+}
+
+#[test]
+fn a_forgotten_handle_leaks_its_result_and_scope_still_returns() {
+    let data = [1, 2, 3];
+    goro::scope(|s| {
+        std::mem::forget(s.spawn(|| &data[1..])); // the borrowed result is leaked
+        std::mem::forget(s.spawn(|| -> u8 { panic!("unreported") }));
+    });
+    assert_eq!(data, [1, 2, 3]);
+}

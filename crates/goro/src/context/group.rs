@@ -143,6 +143,47 @@ impl<E: Send + 'static> Group<E> {
             // The permit goes back in `Member`'s drop, on the member's coroutine.
             std::mem::forget(limit.acquire());
         }
+        self.start(f);
+    }
+
+    /// Like [`go`](Group::go), but never waits: with a limit set and reached, returns
+    /// `false` and does not start `f`. Go's `TryGo`; the way for a member to add
+    /// members without waiting on a slot that only its own end would free.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut group = goro::context::Group::<()>::new();
+    /// group.set_limit(1);
+    /// let (release, hold) = goro::chan::bounded::<()>(0);
+    /// assert!(group.try_go(move || Ok(hold.recv().unwrap_or(()))));
+    /// assert!(!group.try_go(|| Ok(()))); // the one slot is taken
+    /// drop(release);
+    /// group.wait().unwrap();
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](crate::spawn): if no stack can be had.
+    pub fn try_go<F>(&self, f: F) -> bool
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        if let Some(limit) = &self.limit {
+            match limit.try_acquire() {
+                Some(permit) => std::mem::forget(permit), // as in `go`
+                None => return false,
+            }
+        }
+        self.start(f);
+        true
+    }
+
+    /// Starts a member whose slot (if the group has a limit) is already taken.
+    fn start<F>(&self, f: F)
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
         self.running.add(1);
         self.shared.active.fetch_add(1, Ordering::Relaxed);
         let member = Member {
@@ -186,6 +227,52 @@ impl<E: Send + 'static> Group<E> {
 impl<E: Send + 'static> Default for Group<E> {
     fn default() -> Group<E> {
         Group::new()
+    }
+}
+
+/// A clone is the same group: members started through it are waited for by
+/// [`wait`](Group::wait) on any clone, and share the first error, the context and the
+/// limit set before the clone was made. Give a clone to a member so it can start
+/// members of its own (Go's `g.Go` inside `g.Go`); a member starts them before it
+/// returns, so `wait` cannot miss them. Call `wait` once, from outside the members.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// // Walk a small tree: each member starts members for its node's children.
+/// fn visit(group: goro::context::Group<()>, node: u32, seen: Arc<AtomicU32>) {
+///     seen.fetch_add(1, Ordering::Relaxed);
+///     for child in [2 * node, 2 * node + 1] {
+///         if child < 16 {
+///             let (g, seen) = (group.clone(), seen.clone());
+///             group.go(move || {
+///                 visit(g, child, seen);
+///                 Ok(())
+///             });
+///         }
+///     }
+/// }
+///
+/// let group = goro::context::Group::new();
+/// let seen = Arc::new(AtomicU32::new(0));
+/// let (g, s) = (group.clone(), seen.clone());
+/// group.go(move || {
+///     visit(g, 1, s);
+///     Ok(())
+/// });
+/// group.wait().unwrap();
+/// assert_eq!(seen.load(Ordering::Relaxed), 15); // nodes 1..16
+/// ```
+impl<E> Clone for Group<E> {
+    fn clone(&self) -> Group<E> {
+        Group {
+            shared: self.shared.clone(),
+            running: self.running.clone(),
+            limit: self.limit.clone(),
+        }
     }
 }
 

@@ -427,12 +427,14 @@ impl Node {
                 return Vec::new();
             }
             state.err = Some(err);
+            // Under the lock, as Go does: `err` never reads as ended while `done` is
+            // still open. (Closing only wakes the receivers; it runs nothing of ours.)
+            self.done_tx.close();
             (std::mem::take(&mut state.children), state.timer.take())
         };
         if let Some(timer) = timer {
             timer.cancel();
         }
-        self.done_tx.close();
         if let Some(parent) = &self.parent {
             parent.lock().children.remove(&self.id);
         }
