@@ -134,8 +134,8 @@ impl Waiter {
             Waiter::Unpark(unparker) => unparker.unpark(),
             // An executor's waker is user code, and `finish` runs in the worker loop.
             Waiter::Wake(waker) => {
-                if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-                    eprintln!("goro: a Waker panicked when a coroutine it awaited finished");
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                    crate::report_panic("waking the executor of a finished coroutine", payload);
                 }
             }
         }
