@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 
 type ReadFn = unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize;
 
