@@ -6,8 +6,9 @@
 //! - `plain_thread/libc`: libc's own `read`, called through the pointer `dlsym` gives
 //!   (no hook in between): the baseline.
 //! - `coroutine/hooked` and `coroutine/libc`: the same from inside a coroutine, where
-//!   the hook finds the descriptor is no socket and is in non-blocking mode (two more
-//!   system calls, `recv` and `fcntl`) before it calls libc's `read`.
+//!   the hook finds that the descriptor is no socket, is a pipe, and is in non-blocking
+//!   mode (three more system calls: `recv`, `fstat`, `fcntl`) before it calls libc's
+//!   `read`.
 //!
 //! Setup (the pipe, the runtime, the coroutine) is outside the timed loops.
 //!

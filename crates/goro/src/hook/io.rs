@@ -37,7 +37,8 @@ fn not_a_socket(
     plain: impl FnOnce() -> isize,
 ) -> isize {
     set_errno(saved);
-    if nonblocking(fd) != Some(false) || fd::kind(fd) != Some(Kind::Stream) {
+    // The kind first: a regular file (the common case here) then costs one `fstat`.
+    if fd::kind(fd) != Some(Kind::Stream) || nonblocking(fd) != Some(false) {
         return plain();
     }
     let first = nowait(0);
