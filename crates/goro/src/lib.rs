@@ -75,6 +75,13 @@
 pub mod chan;
 #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
 mod hook;
+/// Without the hooks, goro's own I/O needs no stepping aside.
+#[cfg(not(all(feature = "hook", target_os = "linux", target_env = "gnu")))]
+mod hook {
+    pub(crate) fn own_io<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
 pub mod io;
 mod loom;
 pub mod net;
