@@ -15,8 +15,9 @@
 //! - `goro_nohook`: goro's default mode where the call is not hooked: the same sleep as
 //!   a raw `nanosleep` system call (what `std::thread::sleep` is with
 //!   `default-features = false`, or what a raw-syscall user does).
-//! - `goro_baseline`: goro's default mode where the 4 coroutines return at once: the
-//!   lateness of the sleepers alone, on this machine at this moment.
+//! - `goro_baseline`: goro's default mode where the 4 coroutines call `goro::sleep`
+//!   (300 ms) instead: the lateness of the sleepers over the same window with nothing
+//!   blocking, which on a loaded machine is not zero.
 //! - `goro_migration`: the raw call with `unsafe { allow_migration() }`.
 //! - `go`: `syscall.Nanosleep` (benches/go/main.go), GOMAXPROCS=2: Go's sysmon hands
 //!   the blocked thread's P to another thread.
@@ -161,7 +162,7 @@ fn child(peer: &str) {
             unsafe { common::init_goro(mode, WORKERS) };
             let block: fn() = match peer {
                 "goro_hook" => || thread::sleep(BLOCK),
-                "goro_baseline" => || {},
+                "goro_baseline" => || goro::sleep(BLOCK),
                 _ => raw_block,
             };
             common::serve(|_, _| {
