@@ -15,8 +15,8 @@
 //!    instruction runs again and the process dies the ordinary way.
 //!
 //! Everything the handler does is async-signal-safe: atomic loads of a static table,
-//! a thread-local read, formatting into a stack buffer (flushed with `write(2)` whenever
-//! it fills, so a long name is written in pieces) and `abort(3)`.
+//! a thread-local read, formatting into a stack buffer (flushed with the raw `write`
+//! system call whenever it fills, so a long name is written in pieces) and `abort(3)`.
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
@@ -229,9 +229,18 @@ impl Message {
     fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
-            // SAFETY: writing initialised bytes of our own buffer to fd 2.
+            // A raw system call, not libc's `write`: the program may define `write`
+            // itself (goro's `hook` feature does, and parks a coroutine on EAGAIN), and
+            // a signal handler must neither park nor take locks.
+            // SAFETY: writing initialised bytes of our own buffer to fd 2; `write(2)`
+            // takes (int, const void *, size_t), which these arguments are.
             let n = unsafe {
-                libc::write(2, self.buf[done..self.len].as_ptr().cast(), self.len - done)
+                libc::syscall(
+                    libc::SYS_write,
+                    2 as libc::c_long,
+                    self.buf[done..self.len].as_ptr(),
+                    self.len - done,
+                )
             };
             if n <= 0 {
                 break;
