@@ -781,7 +781,7 @@ impl Registration {
             }
         }
         for waker in threads.iter() {
-            let _ = waker.write(1);
+            poll::signal_eventfd(waker);
         }
     }
 

@@ -244,8 +244,7 @@ impl Poller {
 
     /// Interrupts an owner's `epoll_wait` (or makes the next one return at once).
     pub(crate) fn wake(&self) {
-        // Only EAGAIN can fail here, when the counter is near 2^64: it is non-zero then.
-        let _ = self.waker.write(1);
+        signal_eventfd(&self.waker);
     }
 
     /// Time since a poll last returned.
@@ -588,4 +587,25 @@ pub(crate) mod slab {
             assert_eq!(locate(448), (3, 0));
         }
     }
+}
+
+/// Adds 1 to an eventfd's counter, with the raw `write` system call rather than libc's
+/// `write`: a coroutine that wakes a polling worker runs this on its own stack, and the
+/// program's `write` may be goro's hook (feature `hook`), which would take the eventfd
+/// for the user's descriptor and spend three more system calls on it. Only EAGAIN can
+/// fail here, when the counter is near 2^64: it is non-zero then, which is all a waker
+/// needs.
+pub(crate) fn signal_eventfd(fd: &EventFd) {
+    use std::os::fd::AsRawFd;
+    let one: u64 = 1;
+    // SAFETY: write(2) on a descriptor `fd` keeps open for the call, from an 8-byte value
+    // that lives across it: what an eventfd write takes.
+    let _ = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_write,
+            fd.as_fd().as_raw_fd() as nix::libc::c_long,
+            (&raw const one).cast::<u8>(),
+            size_of::<u64>(),
+        )
+    };
 }
