@@ -41,8 +41,10 @@ use std::thread;
 
 use goro_context::Coroutine;
 
-use crate::loom::{AtomicPtr, AtomicU8, AtomicUsize, Mutex, Ordering};
-use crate::park::Unparker;
+use std::panic::Location;
+
+use crate::loom::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::park::{Unparker, Wait, WaitReason};
 
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).
 pub(crate) type Output = Box<dyn Any + Send>;
@@ -68,6 +70,39 @@ pub(crate) struct Task {
     /// Free for the `goro` crate's coroutine-locals: read and written only by the
     /// task's own code while it runs (see `with_local_slot` in lib.rs).
     pub(crate) local: AtomicPtr<()>,
+    /// What dumps show (dump.rs): fixed at spawn, or written by the task's own worker
+    /// and read by a dumper, all `Relaxed`: a dump is a snapshot, and a field read a
+    /// moment late only dates it.
+    pub(crate) info: Info,
+}
+
+/// A task's entries for dumps.
+pub(crate) struct Info {
+    pub(crate) spawn_site: &'static Location<'static>,
+    pub(crate) name: Option<Arc<str>>,
+    /// The coroutine's id once it has started, else 0.
+    pub(crate) id: AtomicU64,
+    /// Its slot in its home worker's registry, or `NO_SLOT`.
+    pub(crate) slot: AtomicUsize,
+    /// The last wait: a `WaitReason` as u8 (0: none yet), its site, and the coarse
+    /// clock when it began (dump.rs). Meaningful while the task is PARKED.
+    wait: AtomicU8,
+    wait_site: AtomicPtr<Location<'static>>,
+    wait_since: AtomicU64,
+}
+
+/// `Info::slot` of a task not in a registry.
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
+/// How a dump sees a task.
+pub(crate) enum Seen {
+    Runnable,
+    Parked {
+        wait: Option<Wait>,
+        /// Coarse clock (dump.rs) when the wait began.
+        since: u64,
+    },
+    Done,
 }
 
 /// What a task runs: the closure until it first runs, then its coroutine.
@@ -124,7 +159,12 @@ impl Waiter {
 }
 
 impl Task {
-    pub(crate) fn new(pending: Pending, pinned: bool) -> Arc<Task> {
+    pub(crate) fn new(
+        pending: Pending,
+        pinned: bool,
+        spawn_site: &'static Location<'static>,
+    ) -> Arc<Task> {
+        let name = pending.name.clone();
         Arc::new(Task {
             state: AtomicU8::new(RUNNING),
             pinned,
@@ -136,7 +176,52 @@ impl Task {
                 done: false,
             }),
             local: AtomicPtr::new(std::ptr::null_mut()),
+            info: Info {
+                spawn_site,
+                name,
+                id: AtomicU64::new(0),
+                slot: AtomicUsize::new(NO_SLOT),
+                wait: AtomicU8::new(0),
+                wait_site: AtomicPtr::new(std::ptr::null_mut()),
+                wait_since: AtomicU64::new(0),
+            },
         })
+    }
+
+    /// Called by the task itself right before it suspends to park: what it waits for.
+    #[inline]
+    pub(crate) fn record_wait(&self, wait: Wait) {
+        let info = &self.info;
+        info.wait.store(wait.reason() as u8, Ordering::Relaxed);
+        info.wait_site.store(
+            std::ptr::from_ref(wait.site()).cast_mut(),
+            Ordering::Relaxed,
+        );
+        info.wait_since
+            .store(crate::dump::coarse_now(), Ordering::Relaxed);
+    }
+
+    /// The task's state and, if parked, its wait, for a dump.
+    pub(crate) fn seen(&self) -> Seen {
+        match self.state.load(Ordering::Relaxed) & STATE {
+            PARKED => {
+                let info = &self.info;
+                let reason = WaitReason::from_u8(info.wait.load(Ordering::Relaxed));
+                let site = info.wait_site.load(Ordering::Relaxed);
+                // SAFETY: `wait_site` only ever holds null or a `&'static Location`
+                // (record_wait).
+                let site = unsafe { site.cast_const().as_ref() };
+                let wait = reason
+                    .zip(site)
+                    .map(|(reason, site)| Wait::with_site(reason, site));
+                Seen::Parked {
+                    wait,
+                    since: info.wait_since.load(Ordering::Relaxed),
+                }
+            }
+            DONE => Seen::Done,
+            _ => Seen::Runnable,
+        }
     }
 
     pub(crate) fn home(&self) -> usize {
@@ -230,7 +315,7 @@ impl Task {
 
     /// Waits for the task to finish and takes its result. Parks a coroutine, blocks a
     /// plain thread.
-    pub(crate) fn join(&self) -> thread::Result<Output> {
+    pub(crate) fn join(&self, wait: Wait) -> thread::Result<Output> {
         loop {
             {
                 let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,7 +324,7 @@ impl Task {
                 }
                 join.waiter = Some(Waiter::Unpark(crate::park::current_unparker()));
             }
-            crate::park::park();
+            crate::park::park_on(wait);
         }
     }
 
@@ -272,6 +357,7 @@ impl Drop for Task {
         // Nobody can wake this task any more. A coroutine that started and has not
         // finished must be unwound on its home thread (goro-context leaks it anywhere
         // else): hand it home.
+        crate::worker::unregister(self);
         if let Body::Running(coroutine) = std::mem::replace(self.body.get_mut(), Body::Finished) {
             crate::worker::bury(self.home(), self.pinned, coroutine);
         }

@@ -176,6 +176,49 @@ struct Shared {
     graves: AtomicBool,
     /// The slot has a running thread.
     running: AtomicBool,
+    /// The task last resumed here (`Arc::as_ptr`; running while `tick` is odd). Only
+    /// compared, never dereferenced. Owner-only stores.
+    resumed: AtomicPtr<Task>,
+    /// Successful steals by this worker, for stats. Owner-only stores.
+    steals: AtomicU64,
+    /// The started, unfinished coroutines homed here, for dumps (dump.rs).
+    registry: Mutex<Registry>,
+}
+
+/// A worker's started, unfinished tasks: a slab of pointers. A task enters it on its
+/// home worker when it first runs (`Local::run`) and leaves it when it finishes, or
+/// when its last reference is dropped without finishing (`Task::drop`), so a pointer
+/// found here under the lock is a live task. Slots do not move, so a dump can walk the
+/// slab a chunk at a time, releasing the lock in between.
+struct Registry {
+    slots: Vec<*const Task>,
+    free: Vec<usize>,
+}
+
+// SAFETY: the pointers are only dereferenced under the registry's lock, while the task
+// they point to is alive (see `Registry`); Task is Sync.
+unsafe impl Send for Registry {}
+
+impl Registry {
+    fn insert(&mut self, task: &Task) {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(ptr::null());
+                self.slots.len() - 1
+            }
+        };
+        self.slots[slot] = task;
+        task.info.slot.store(slot, Ordering::Relaxed);
+    }
+
+    fn remove(&mut self, task: &Task) {
+        let slot = task.info.slot.swap(task::NO_SLOT, Ordering::Relaxed);
+        if slot != task::NO_SLOT {
+            self.slots[slot] = ptr::null();
+            self.free.push(slot);
+        }
+    }
 }
 
 /// A worker's own state, on its thread.
@@ -349,6 +392,20 @@ pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine
     shared.notify();
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> crate::loom::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes a finished or abandoned task out of its home worker's registry.
+pub(crate) fn unregister(task: &Task) {
+    if task.info.slot.load(Ordering::Relaxed) == task::NO_SLOT {
+        return; // never started, or already out (only its own worker puts it in)
+    }
+    if let Some(rt) = started_runtime() {
+        lock(&rt.workers[task.home()].registry).remove(task);
+    }
+}
+
 /// Adds a timer on the calling worker that unparks `unparker` at `deadline`.
 pub(crate) fn add_timer(deadline: Instant, unparker: Unparker) -> TimerHandle {
     let rt = started_runtime().expect("only coroutines add timers");
@@ -400,6 +457,12 @@ impl Runtime {
                 graveyard: Mutex::new(Vec::new()),
                 graves: AtomicBool::new(false),
                 running: AtomicBool::new(false),
+                resumed: AtomicPtr::new(ptr::null_mut()),
+                steals: AtomicU64::new(0),
+                registry: Mutex::new(Registry {
+                    slots: Vec::new(),
+                    free: Vec::new(),
+                }),
             }));
             deques.push(Some(deque));
         }
@@ -430,6 +493,7 @@ impl Runtime {
             }
             self.active.store(self.config.workers, Ordering::Release);
             crate::sysmon::start(self);
+            crate::dump::start_signal_dump(self);
         });
     }
 
@@ -584,19 +648,89 @@ impl Runtime {
         &self.workers[index].timers
     }
 
+    /// Calls `f` with every started, unfinished task, its home worker and whether it
+    /// is running right now. Holds one worker's registry lock for at most `CHUNK` tasks
+    /// at a time: spawns and finishes on that worker wait meanwhile; parks, unparks and
+    /// the other workers do not.
+    pub(crate) fn for_each_task(&self, mut f: impl FnMut(&Task, usize, bool)) {
+        const CHUNK: usize = 1024;
+        for (index, shared) in self.workers[..self.active()].iter().enumerate() {
+            let mut start = 0;
+            loop {
+                let registry = lock(&shared.registry);
+                if start >= registry.slots.len() {
+                    break;
+                }
+                let tick = shared.tick.load(Ordering::Relaxed);
+                let resumed = shared.resumed.load(Ordering::Relaxed).cast_const();
+                let end = registry.slots.len().min(start + CHUNK);
+                for &ptr in &registry.slots[start..end] {
+                    // SAFETY: a pointer in the registry is a live task while we hold the
+                    // lock: it leaves the registry (under this lock) before it is freed.
+                    if let Some(task) = unsafe { ptr.as_ref() } {
+                        f(task, index, tick % 2 == 1 && ptr == resumed);
+                    }
+                }
+                drop(registry);
+                start = end;
+            }
+        }
+    }
+
+    /// Sum of every worker's resume ticks and spawn/finish counts: unchanged while
+    /// nothing runs.
+    pub(crate) fn progress(&self) -> u64 {
+        let mut sum = self.spawned_by_threads.load(Ordering::Relaxed);
+        for shared in &self.workers[..self.active()] {
+            sum = sum
+                .wrapping_add(shared.tick.load(Ordering::Relaxed))
+                .wrapping_add(shared.spawned.load(Ordering::Relaxed))
+                .wrapping_add(shared.finished.load(Ordering::Relaxed));
+        }
+        sum
+    }
+
+    /// Worker threads running now (spares included).
+    pub(crate) fn worker_threads(&self) -> usize {
+        self.workers[..self.active()]
+            .iter()
+            .filter(|shared| shared.running.load(Ordering::Relaxed))
+            .count()
+    }
+
+    pub(crate) fn spinning(&self) -> usize {
+        self.nspinning.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn stats(&self) -> crate::Stats {
         let active = self.active();
         let mut spawned = self.spawned_by_threads.load(Ordering::Relaxed);
         let (mut finished, mut queued, mut running, mut workers, mut timers) = (0, 0, 0, 0, 0);
-        for shared in &self.workers[..active] {
-            spawned += shared.spawned.load(Ordering::Relaxed);
-            finished += shared.finished.load(Ordering::Relaxed);
-            queued +=
-                shared.stealer.len() + shared.inbox.len() + shared.home_len.load(Ordering::Relaxed);
-            queued += usize::from(!shared.next.load(Ordering::Relaxed).is_null());
-            running += (shared.tick.load(Ordering::Relaxed) % 2) as usize;
-            workers += usize::from(shared.running.load(Ordering::Relaxed));
-            timers += shared.timers.len();
+        let mut per_worker = Vec::with_capacity(active);
+        for (index, shared) in self.workers[..active].iter().enumerate() {
+            let w = crate::WorkerStats {
+                index,
+                thread: shared.running.load(Ordering::Relaxed),
+                busy: shared.tick.load(Ordering::Relaxed) % 2 == 1,
+                idle: shared.sleeping.load(Ordering::Relaxed),
+                queued: shared.stealer.len()
+                    + shared.inbox.len()
+                    + shared.home_len.load(Ordering::Relaxed)
+                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null()),
+                homed: shared.homed.load(Ordering::Relaxed),
+                spawned: shared.spawned.load(Ordering::Relaxed),
+                finished: shared.finished.load(Ordering::Relaxed),
+                resumes: shared.tick.load(Ordering::Relaxed) / 2,
+                steals: shared.steals.load(Ordering::Relaxed),
+                timers: shared.timers.len(),
+            };
+            spawned += w.spawned;
+            finished += w.finished;
+            queued += w.queued;
+            running += usize::from(w.busy);
+            workers += usize::from(w.thread);
+            timers += w.timers;
+            per_worker.push(w);
         }
         queued += self.injector.len();
         let live = spawned.saturating_sub(finished) as usize;
@@ -610,6 +744,9 @@ impl Runtime {
             timers,
             blocking_threads: self.blocking.threads(),
             registered_fds: crate::io::registered(),
+            spinning: self.spinning(),
+            injector: self.injector.len(),
+            per_worker,
         }
     }
 }
@@ -683,6 +820,10 @@ impl Local {
             match self.build(body, task.pinned) {
                 Ok(()) => {
                     task.set_home(self.index);
+                    if let Body::Running(coroutine) = &*body {
+                        task.info.id.store(coroutine.id(), Ordering::Relaxed);
+                    }
+                    lock(&shared.registry).insert(&task);
                     if task.pinned {
                         let homed = shared.homed.load(Ordering::Relaxed);
                         shared.homed.store(homed + 1, Ordering::Relaxed);
@@ -699,6 +840,9 @@ impl Local {
             unreachable!("a queued task is pending or running");
         };
         self.current.set(Arc::as_ptr(&task));
+        shared
+            .resumed
+            .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
         let tick = shared.tick.load(Ordering::Relaxed);
         shared.tick.store(tick + 1, Ordering::Relaxed);
         let result = coroutine.resume();
@@ -721,6 +865,7 @@ impl Local {
                 }
             }
             Ok(Resumed::Finished(result)) => {
+                unregister(&task);
                 if task.pinned {
                     shared
                         .homed
@@ -1000,7 +1145,11 @@ impl Local {
                 }
                 loop {
                     match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
-                        Steal::Success(task) => return Some(task),
+                        Steal::Success(task) => {
+                            let steals = &self.shared().steals;
+                            steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                            return Some(task);
+                        }
                         Steal::Retry => continue,
                         Steal::Empty => break,
                     }

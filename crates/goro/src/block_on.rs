@@ -71,6 +71,7 @@ impl Wake for Signal {
 /// # Panics
 ///
 /// A panic in the future's `poll` unwinds out of `block_on` into the caller.
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let signal = Arc::new(Signal {
@@ -79,13 +80,14 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     let waker = Waker::from(signal.clone());
     let mut cx = Context::from_waker(&waker);
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::BlockOn);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
         // Acquire: pairs with the Release store in `wake_by_ref`.
         while !signal.woken.swap(false, Ordering::Acquire) {
-            goro_sched::park();
+            goro_sched::park_on(on);
         }
     }
 }

@@ -396,7 +396,9 @@ fn try_all_at_once(cases: &[&dyn Case], order: &[usize]) -> Option<usize> {
 /// Runs a select over `cases`; returns the index of the completed case, or `None` for
 /// the default arm.
 #[doc(hidden)]
+#[track_caller]
 pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
     let deadline = match otherwise {
         Otherwise::Wait => Deadline::Never,
         Otherwise::Default => Deadline::Now,
@@ -445,12 +447,12 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
         let won = if !ready {
             // 3. Wait for a claim (or time out, which aborts the waiter).
             // (Timed out: `?` returns, and `registered` unregisters every case.)
-            Some(wait(&waiter, deadline, || waiter.abort())?)
+            Some(wait(&waiter, deadline, || waiter.abort(), on)?)
         } else if waiter.abort() {
             None // start over
         } else {
             // Claimed first: that case won; wait for its message to move.
-            wait(&waiter, Deadline::Never, || waiter.abort())
+            wait(&waiter, Deadline::Never, || waiter.abort(), on)
         };
         drop(registered);
         if let Some(i) = won {
@@ -566,6 +568,7 @@ impl<'a, T> Select<'a, T> {
     /// # Panics
     ///
     /// If there are no cases: it would wait forever.
+    #[track_caller]
     pub fn select(self) -> (usize, Selected<T>) {
         assert!(
             !self.cases.is_empty(),

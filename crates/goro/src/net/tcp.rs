@@ -179,6 +179,7 @@ impl TcpListener {
     ///
     /// The OS error of `accept` (`EMFILE` when out of descriptors, say), or `WouldBlock`
     /// on a non-blocking listener with nothing to accept.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.0.read(|listener| listener.accept())?;
         stream.set_nonblocking(true)?;
