@@ -39,6 +39,7 @@ pub mod io;
 mod loom;
 mod park;
 mod poll;
+mod registry;
 mod sysmon;
 mod task;
 mod timer;
@@ -156,12 +157,16 @@ where
     };
     let pending = task::Pending {
         f: Box::new(move || Box::new(f()) as task::Output),
-        name: options.name,
         stack_size,
         stack,
     };
     let migratable = rt.config.allow_migration && !options.pinned;
-    let task = Task::new(pending, !migratable, std::panic::Location::caller());
+    let task = Task::new(
+        pending,
+        !migratable,
+        options.name,
+        std::panic::Location::caller(),
+    );
     worker::submit(rt, task.clone());
     Ok(JoinHandle {
         task,

@@ -84,11 +84,11 @@ pub(crate) struct Info {
     pub(crate) id: AtomicU64,
     /// Its slot in its home worker's registry, or `NO_SLOT`.
     pub(crate) slot: AtomicUsize,
-    /// The last wait: a `WaitReason` as u8 (0: none yet), its site, and the coarse
-    /// clock when it began (dump.rs). Meaningful while the task is PARKED.
-    wait: AtomicU8,
+    /// The last wait: the coarse clock when it began (dump.rs) shifted left by 8 bits,
+    /// ORed with its `WaitReason` (0: none yet); and its site. Meaningful while the
+    /// task is PARKED.
+    wait: AtomicU64,
     wait_site: AtomicPtr<Location<'static>>,
-    wait_since: AtomicU64,
 }
 
 /// `Info::slot` of a task not in a registry.
@@ -115,7 +115,6 @@ pub(crate) enum Body {
 /// A task that has not run yet: what it takes to build its coroutine.
 pub(crate) struct Pending {
     pub(crate) f: Box<dyn FnOnce() -> Output + Send>,
-    pub(crate) name: Option<Arc<str>>,
     pub(crate) stack_size: usize,
     /// Taken at spawn where stacks are budgeted (mprotect guards), so that spawning
     /// past the budget fails in `spawn`; untouched until the task runs.
@@ -162,43 +161,49 @@ impl Task {
     pub(crate) fn new(
         pending: Pending,
         pinned: bool,
+        name: Option<Arc<str>>,
         spawn_site: &'static Location<'static>,
     ) -> Arc<Task> {
-        let name = pending.name.clone();
-        Arc::new(Task {
-            state: AtomicU8::new(RUNNING),
-            pinned,
-            home: AtomicUsize::new(NO_HOME),
-            body: UnsafeCell::new(Body::Pending(pending)),
-            join: Mutex::new(Join {
-                result: None,
-                waiter: None,
-                done: false,
-            }),
-            local: AtomicPtr::new(std::ptr::null_mut()),
-            info: Info {
-                spawn_site,
-                name,
-                id: AtomicU64::new(0),
-                slot: AtomicUsize::new(NO_SLOT),
-                wait: AtomicU8::new(0),
-                wait_site: AtomicPtr::new(std::ptr::null_mut()),
-                wait_since: AtomicU64::new(0),
-            },
-        })
+        // Allocated first and written in place: `Arc::new` builds the task on the stack
+        // and copies it into the allocation (a `memcpy` call at this size).
+        let mut task = Arc::<Task>::new_uninit();
+        Arc::get_mut(&mut task)
+            .expect("a new Arc is unique")
+            .write(Task {
+                state: AtomicU8::new(RUNNING),
+                pinned,
+                home: AtomicUsize::new(NO_HOME),
+                body: UnsafeCell::new(Body::Pending(pending)),
+                join: Mutex::new(Join {
+                    result: None,
+                    waiter: None,
+                    done: false,
+                }),
+                local: AtomicPtr::new(std::ptr::null_mut()),
+                info: Info {
+                    spawn_site,
+                    name,
+                    id: AtomicU64::new(0),
+                    slot: AtomicUsize::new(NO_SLOT),
+                    wait: AtomicU64::new(0),
+                    wait_site: AtomicPtr::new(std::ptr::null_mut()),
+                },
+            });
+        // SAFETY: initialized by the `write` just above.
+        unsafe { task.assume_init() }
     }
 
     /// Called by the task itself right before it suspends to park: what it waits for.
     #[inline]
     pub(crate) fn record_wait(&self, wait: Wait) {
         let info = &self.info;
-        info.wait.store(wait.reason() as u8, Ordering::Relaxed);
+        let since = crate::dump::coarse_now() << 8;
+        info.wait
+            .store(since | wait.reason() as u64, Ordering::Relaxed);
         info.wait_site.store(
             std::ptr::from_ref(wait.site()).cast_mut(),
             Ordering::Relaxed,
         );
-        info.wait_since
-            .store(crate::dump::coarse_now(), Ordering::Relaxed);
     }
 
     /// The task's state and, if parked, its wait, for a dump.
@@ -206,7 +211,8 @@ impl Task {
         match self.state.load(Ordering::Relaxed) & STATE {
             PARKED => {
                 let info = &self.info;
-                let reason = WaitReason::from_u8(info.wait.load(Ordering::Relaxed));
+                let word = info.wait.load(Ordering::Relaxed);
+                let reason = WaitReason::from_u8(word as u8);
                 let site = info.wait_site.load(Ordering::Relaxed);
                 // SAFETY: `wait_site` only ever holds null or a `&'static Location`
                 // (record_wait).
@@ -216,7 +222,7 @@ impl Task {
                     .map(|(reason, site)| Wait::with_site(reason, site));
                 Seen::Parked {
                     wait,
-                    since: info.wait_since.load(Ordering::Relaxed),
+                    since: word >> 8,
                 }
             }
             DONE => Seen::Done,
@@ -357,7 +363,9 @@ impl Drop for Task {
         // Nobody can wake this task any more. A coroutine that started and has not
         // finished must be unwound on its home thread (goro-context leaks it anywhere
         // else): hand it home.
-        crate::worker::unregister(self);
+        if self.info.slot.load(Ordering::Relaxed) != NO_SLOT {
+            crate::worker::unregister(self); // abandoned: it never finished
+        }
         if let Body::Running(coroutine) = std::mem::replace(self.body.get_mut(), Body::Finished) {
             crate::worker::bury(self.home(), self.pinned, coroutine);
         }

@@ -109,6 +109,7 @@ use crate::config::{Config, ConfigError};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::park::Unparker;
 use crate::poll;
+use crate::registry::Registry;
 use crate::task::{self, Body, Task};
 use crate::timer::{self, Action, TimerHandle, Timers};
 
@@ -182,43 +183,7 @@ struct Shared {
     /// Successful steals by this worker, for stats. Owner-only stores.
     steals: AtomicU64,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
-    registry: Mutex<Registry>,
-}
-
-/// A worker's started, unfinished tasks: a slab of pointers. A task enters it on its
-/// home worker when it first runs (`Local::run`) and leaves it when it finishes, or
-/// when its last reference is dropped without finishing (`Task::drop`), so a pointer
-/// found here under the lock is a live task. Slots do not move, so a dump can walk the
-/// slab a chunk at a time, releasing the lock in between.
-struct Registry {
-    slots: Vec<*const Task>,
-    free: Vec<usize>,
-}
-
-// SAFETY: the pointers are only dereferenced under the registry's lock, while the task
-// they point to is alive (see `Registry`); Task is Sync.
-unsafe impl Send for Registry {}
-
-impl Registry {
-    fn insert(&mut self, task: &Task) {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                self.slots.push(ptr::null());
-                self.slots.len() - 1
-            }
-        };
-        self.slots[slot] = task;
-        task.info.slot.store(slot, Ordering::Relaxed);
-    }
-
-    fn remove(&mut self, task: &Task) {
-        let slot = task.info.slot.swap(task::NO_SLOT, Ordering::Relaxed);
-        if slot != task::NO_SLOT {
-            self.slots[slot] = ptr::null();
-            self.free.push(slot);
-        }
-    }
+    registry: Registry,
 }
 
 /// A worker's own state, on its thread.
@@ -392,17 +357,13 @@ pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine
     shared.notify();
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> crate::loom::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Takes a finished or abandoned task out of its home worker's registry.
 pub(crate) fn unregister(task: &Task) {
     if task.info.slot.load(Ordering::Relaxed) == task::NO_SLOT {
         return; // never started, or already out (only its own worker puts it in)
     }
     if let Some(rt) = started_runtime() {
-        lock(&rt.workers[task.home()].registry).remove(task);
+        rt.workers[task.home()].registry.lock().remove(task);
     }
 }
 
@@ -459,10 +420,7 @@ impl Runtime {
                 running: AtomicBool::new(false),
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
-                registry: Mutex::new(Registry {
-                    slots: Vec::new(),
-                    free: Vec::new(),
-                }),
+                registry: Registry::new(),
             }));
             deques.push(Some(deque));
         }
@@ -657,14 +615,14 @@ impl Runtime {
         for (index, shared) in self.workers[..self.active()].iter().enumerate() {
             let mut start = 0;
             loop {
-                let registry = lock(&shared.registry);
-                if start >= registry.slots.len() {
+                let registry = shared.registry.lock();
+                if start >= registry.len() {
                     break;
                 }
                 let tick = shared.tick.load(Ordering::Relaxed);
                 let resumed = shared.resumed.load(Ordering::Relaxed).cast_const();
-                let end = registry.slots.len().min(start + CHUNK);
-                for &ptr in &registry.slots[start..end] {
+                let end = registry.len().min(start + CHUNK);
+                for &ptr in registry.slots(start, end) {
                     // SAFETY: a pointer in the registry is a live task while we hold the
                     // lock: it leaves the registry (under this lock) before it is freed.
                     if let Some(task) = unsafe { ptr.as_ref() } {
@@ -817,13 +775,13 @@ impl Local {
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
-            match self.build(body, task.pinned) {
+            match self.build(body, task.pinned, task.info.name.clone()) {
                 Ok(()) => {
                     task.set_home(self.index);
                     if let Body::Running(coroutine) = &*body {
                         task.info.id.store(coroutine.id(), Ordering::Relaxed);
                     }
-                    lock(&shared.registry).insert(&task);
+                    shared.registry.lock().insert(&task);
                     if task.pinned {
                         let homed = shared.homed.load(Ordering::Relaxed);
                         shared.homed.store(homed + 1, Ordering::Relaxed);
@@ -865,7 +823,11 @@ impl Local {
                 }
             }
             Ok(Resumed::Finished(result)) => {
-                unregister(&task);
+                if task.home() == self.index {
+                    shared.registry.lock().remove(&task);
+                } else {
+                    unregister(&task); // finished away from home (migration)
+                }
                 if task.pinned {
                     shared
                         .homed
@@ -886,13 +848,12 @@ impl Local {
     /// Turns a pending body into a coroutine, taking its stack from this worker's pool
     /// unless spawn already took one. On failure the error becomes the task's result,
     /// as a `String` payload.
-    fn build(&self, body: &mut Body, pinned: bool) -> Result<(), String> {
+    fn build(&self, body: &mut Body, pinned: bool, name: Option<Arc<str>>) -> Result<(), String> {
         let Body::Pending(pending) = std::mem::replace(body, Body::Finished) else {
             unreachable!("build is called on pending bodies");
         };
         let task::Pending {
             f,
-            name,
             stack_size,
             stack,
         } = pending;
