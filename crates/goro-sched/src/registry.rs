@@ -57,8 +57,14 @@ impl Registry {
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
+            let mut spins = 0u32;
             while self.locked.load(Ordering::Relaxed) {
-                std::hint::spin_loop();
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now(); // the holder may have been preempted
+                }
             }
         }
         Guard(self)

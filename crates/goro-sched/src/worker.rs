@@ -609,13 +609,20 @@ impl Runtime {
     /// Calls `f` with every started, unfinished task, its home worker and whether it
     /// is running right now. Holds one worker's registry lock for at most `CHUNK` tasks
     /// at a time: spawns and finishes on that worker wait meanwhile; parks, unparks and
-    /// the other workers do not.
-    pub(crate) fn for_each_task(&self, mut f: impl FnMut(&Task, usize, bool)) {
-        const CHUNK: usize = 1024;
+    /// the other workers do not. After each chunk, with the lock released, it calls
+    /// `f(None)` (to move what `f` gathered somewhere slower). Returns the longest time
+    /// it held a lock.
+    pub(crate) fn for_each_task(
+        &self,
+        mut f: impl FnMut(Option<(&Task, usize, bool)>),
+    ) -> Duration {
+        const CHUNK: usize = 256;
+        let mut longest = Duration::ZERO;
         for (index, shared) in self.workers[..self.active()].iter().enumerate() {
             let mut start = 0;
             loop {
                 let registry = shared.registry.lock();
+                let held = Instant::now();
                 if start >= registry.len() {
                     break;
                 }
@@ -626,13 +633,16 @@ impl Runtime {
                     // SAFETY: a pointer in the registry is a live task while we hold the
                     // lock: it leaves the registry (under this lock) before it is freed.
                     if let Some(task) = unsafe { ptr.as_ref() } {
-                        f(task, index, tick % 2 == 1 && ptr == resumed);
+                        f(Some((task, index, tick % 2 == 1 && ptr == resumed)));
                     }
                 }
                 drop(registry);
+                longest = longest.max(held.elapsed());
+                f(None);
                 start = end;
             }
         }
+        longest
     }
 
     /// Sum of every worker's resume ticks and spawn/finish counts: unchanged while
