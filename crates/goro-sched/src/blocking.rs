@@ -155,15 +155,21 @@ where
             *done.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
             done.finished.notify_all();
             done.waiter.unpark();
+            // This `done` may be the last reference, but the result is no longer in
+            // it or soon will not be: the waiter takes it (below), always.
         }
     };
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
-    // SAFETY: only the lifetime is changed. The job may borrow from this frame, which
-    // outlives the job: this function does not return before the job has stored its
-    // result (the loop below); if it unwinds instead (the coroutine is being dropped
-    // while parked), the `WaitForJob` guard blocks this thread until the job has
-    // finished; and if the coroutine is leaked instead (dropped away from home), its
-    // stack slot is never reused, so the borrowed memory stays valid.
+    // SAFETY: only the lifetime is changed. The job (`f`, and the result `T` it
+    // makes) may borrow from this frame, which outlives both:
+    // 1. This function does not return before the job has stored its result, and it
+    //    takes the result out of `done` before it returns (the loop below).
+    // 2. If it unwinds instead, the `WaitForJob` guard blocks this thread until the job
+    //    has stored its result, and takes and drops the result itself, here.
+    // 3. So the job's own `done` holds no `T` once this frame is gone, and the job
+    //    touches nothing borrowed after storing the result.
+    // (goro-sched never unwinds or reuses the stack of a parked coroutine, see
+    // task.rs's `Drop`; and this coroutine's unparker in `done` keeps it referenced.)
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     if let Err(job) = rt.blocking.submit(job) {
         job(); // no pool thread could be started: block this worker instead
@@ -180,18 +186,23 @@ where
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
+/// Waits for the job and takes its result, if `blocking` unwinds before it has.
 struct WaitForJob<'a, T>(&'a Done<T>);
 
 impl<T> Drop for WaitForJob<'_, T> {
     fn drop(&mut self) {
-        // Only reached while unwinding out of `blocking`: wait, blocking the thread.
-        let mut result = self.0.result.lock().unwrap_or_else(|e| e.into_inner());
-        while result.is_none() {
-            result = self
+        // Only reached while unwinding out of `blocking`: wait, blocking the thread, and
+        // drop the result here, in the frame it may borrow from (step 2 above).
+        let mut slot = self.0.result.lock().unwrap_or_else(|e| e.into_inner());
+        while slot.is_none() {
+            slot = self
                 .0
                 .finished
-                .wait(result)
+                .wait(slot)
                 .unwrap_or_else(|e| e.into_inner());
         }
+        let result = slot.take();
+        drop(slot);
+        drop(result);
     }
 }

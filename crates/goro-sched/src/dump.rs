@@ -32,6 +32,9 @@ static COARSE_NOW: AtomicU64 = AtomicU64::new(0);
 static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);
 /// Incremented when a plain thread enters or leaves such a park.
 static THREAD_PARKS: AtomicU64 = AtomicU64::new(0);
+/// Coroutines leaked parked because their last handle was dropped (task.rs): live in
+/// the counts, gone from the registries.
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
 /// Whether the dump-on-signal thread runs (it counts as one of goro's threads).
 static SIGNAL_THREADS: AtomicUsize = AtomicUsize::new(0);
 /// The write end of the dump-on-signal pipe, or -1.
@@ -46,6 +49,11 @@ pub(crate) fn coarse_now() -> u64 {
 /// Advances the coarse clock; the monitor calls it every round.
 pub(crate) fn tick_clock(now: u64) {
     COARSE_NOW.store(now, Ordering::Relaxed);
+}
+
+/// Counts a coroutine abandoned while parked.
+pub(crate) fn abandoned() {
+    ABANDONED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `park` on a plain thread: counted while it lasts, for the deadlock rule.
@@ -115,6 +123,7 @@ pub struct CoroutineDump {
 pub struct Dump {
     coroutines: Vec<CoroutineDump>,
     not_started: usize,
+    abandoned: usize,
     parked_threads: usize,
     took: Duration,
     longest_hold: Duration,
@@ -174,8 +183,10 @@ fn take(rt: &Runtime) -> Dump {
         });
     });
     coroutines.sort_unstable_by_key(|c| c.id);
+    let abandoned = ABANDONED.load(Ordering::Relaxed);
     Dump {
-        not_started: live.saturating_sub(coroutines.len()),
+        not_started: live.saturating_sub(coroutines.len() + abandoned),
+        abandoned,
         coroutines,
         parked_threads: PARKED_THREADS.load(Ordering::Relaxed),
         took: start.elapsed(),
@@ -223,6 +234,18 @@ impl Dump {
         self.longest_hold
     }
 
+    /// Coroutines abandoned while parked (every handle that could wake them dropped):
+    /// they stay parked for good, counted as live, and are not listed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _ = goro_sched::dump().abandoned();
+    /// ```
+    pub fn abandoned(&self) -> usize {
+        self.abandoned
+    }
+
     /// How long taking the dump took.
     ///
     /// # Examples
@@ -234,8 +257,9 @@ impl Dump {
         self.took
     }
 
-    /// The dump as one JSON object: `uptime_ms`, `took_us`, `longest_hold_us`, `not_started`,
-    /// `parked_threads`, and `coroutines`, an array of objects with `id`, `name`
+    /// The dump as one JSON object: `uptime_ms`, `took_us`, `longest_hold_us`,
+    /// `not_started`, `abandoned`, `parked_threads`, and `coroutines`, an array of
+    /// objects with `id`, `name`
     /// (string or null), `state` (`"running"`, `"runnable"`, `"parked"`), `reason`,
     /// `wait_site` and `waiting_ms` (null unless parked), `spawn_site` (sites are
     /// `"file:line:column"`) and `worker`.
@@ -250,11 +274,12 @@ impl Dump {
         let mut out = String::with_capacity(128 + 200 * self.coroutines.len());
         let _ = write!(
             out,
-            "{{\"uptime_ms\":{},\"took_us\":{},\"longest_hold_us\":{},\"not_started\":{},\"parked_threads\":{},\"coroutines\":[",
+            "{{\"uptime_ms\":{},\"took_us\":{},\"longest_hold_us\":{},\"not_started\":{},\"abandoned\":{},\"parked_threads\":{},\"coroutines\":[",
             self.uptime.as_millis(),
             self.took.as_micros(),
             self.longest_hold.as_micros(),
             self.not_started,
+            self.abandoned,
             self.parked_threads
         );
         for (i, c) in self.coroutines.iter().enumerate() {
@@ -335,13 +360,15 @@ impl fmt::Display for Dump {
         let count = |state| self.coroutines.iter().filter(|c| c.state == state).count();
         writeln!(
             f,
-            "goro: {} coroutines ({} running, {} runnable, {} parked, {} not started yet), \
-             {} plain threads parked in goro; at {:.3} s, taken in {:?} (longest hold {:?})",
-            self.coroutines.len() + self.not_started,
+            "goro: {} coroutines ({} running, {} runnable, {} parked, {} not started yet, \
+             {} abandoned), {} plain threads parked in goro; at {:.3} s, taken in {:?} \
+             (longest hold {:?})",
+            self.coroutines.len() + self.not_started + self.abandoned,
             count(CoroutineState::Running),
             count(CoroutineState::Runnable),
             count(CoroutineState::Parked),
             self.not_started,
+            self.abandoned,
             self.parked_threads,
             self.uptime.as_secs_f64(),
             self.took,
@@ -540,7 +567,7 @@ fn asleep(rt: &Runtime) -> bool {
             stuck = false;
         }
     });
-    stuck && started == stats.live
+    stuck && started + ABANDONED.load(Ordering::Relaxed) == stats.live
 }
 
 /// `GORO_SCHEDTRACE=<ms>`: the period of schedtrace lines, if set (and valid).

@@ -45,6 +45,9 @@ mod task;
 mod timer;
 mod worker;
 
+#[cfg(all(test, loom))]
+mod tests;
+
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -63,6 +66,37 @@ pub use park::{
 };
 
 use task::Task;
+
+/// Drops `value`, whose destructor is user code, on behalf of the runtime: a panic in
+/// it is reported on stderr (the panic hook has already printed it, as for a panicking
+/// thread) and goes no further, so no worker, monitor or poller thread dies of it.
+/// `what` names the value in the report.
+pub(crate) fn drop_caught<T>(value: T, what: &str) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value))) {
+        report_panic(&format!("dropping {what}"), payload);
+    }
+}
+
+/// Reports a panic that the runtime caught in user code and goes on: one line on the
+/// process's real stderr, with the panic's message. Written to `stderr()` directly, not
+/// with `eprintln!`: under `cargo test`, runtime threads inherit the output capture of
+/// the test that started the runtime, and a report of a later test would be lost in
+/// that one's captured output. Then drops the payload, which is user code too (once;
+/// a payload whose drop panics again is leaked).
+pub(crate) fn report_panic(during: &str, payload: Box<dyn std::any::Any + Send>) {
+    use std::io::Write as _;
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    let line =
+        format!("goro: a panic while {during} was caught ({message}); the runtime goes on\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
 
 /// Starts the runtime with `config`. Must be called before anything is spawned (the
 /// runtime otherwise starts itself from the environment on first use).
@@ -329,8 +363,9 @@ impl Timer {
 /// monitor thread), never in a coroutine. This is how goro's timer channels send their
 /// ticks without a coroutine per timer: a pending call costs one heap entry.
 ///
-/// `f` must be short and must not block or panic: it runs on the scheduler's own
-/// stack, between coroutines. A panic in `f` aborts the process.
+/// `f` must be short and must not block: it runs on the scheduler's own stack, between
+/// coroutines. A panic in `f` (or in the destructor of a callback that never runs) is
+/// reported on stderr and goes no further.
 ///
 /// # Examples
 ///
@@ -354,13 +389,7 @@ impl Timer {
 /// If the runtime's configuration (environment) is invalid.
 pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
     let rt = worker::runtime().unwrap_or_else(|e| panic!("goro: cannot start the runtime: {e}"));
-    let guarded = move || {
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-            eprintln!("goro: a timer callback panicked; aborting");
-            std::process::abort();
-        }
-    };
-    Timer(worker::add_callback(rt, deadline, Box::new(guarded)))
+    Timer(worker::add_callback(rt, deadline, Box::new(f)))
 }
 
 /// Runs `f` with the calling coroutine's local slot, or returns `None` on a plain

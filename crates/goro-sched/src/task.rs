@@ -30,6 +30,24 @@
 //! RUNNING sets it, and the task's next `park` consumes it and returns at once. So
 //! `park` may return spuriously, and every blocking operation loops on its own
 //! condition; in exchange no wakeup is ever lost, whatever the interleaving.
+//!
+//! # Why every transition is a read-modify-write
+//!
+//! A waker writes its condition (a select's claim, a message) and then unparks; the
+//! task consumes a permit and then reads the condition. That is a store-then-load on
+//! each side, on two locations: the task must see the condition of *every* waker whose
+//! wake-up it consumed. The argument:
+//! 1. Every waker changes `state` with a read-modify-write with Release, even when a
+//!    permit is already pending (it re-publishes the same value). A plain load there
+//!    could read a permit that the task has already consumed (x86 lets a load pass the
+//!    waker's earlier store), and the waker would leave, its condition unseen.
+//! 2. Every consumer of a permit (`take_permit`, `parked`) uses a read-modify-write with
+//!    Acquire. Read-modify-writes of one location are totally ordered and each reads the
+//!    latest value, so a waker's RMW is either before the consumer's (which then
+//!    synchronizes with it through the release sequence and sees its condition) or
+//!    after it (then it leaves a new permit, or finds the task PARKED and enqueues it).
+//!
+//! The loom model `loom_task` checks this with a claim word beside the state.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -43,7 +61,8 @@ use goro_context::Coroutine;
 
 use std::panic::Location;
 
-use crate::loom::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::loom::modelled::{AtomicU8, AtomicUsize, Mutex};
+use crate::loom::{AtomicPtr, AtomicU64, Ordering};
 use crate::park::{Unparker, Wait, WaitReason};
 
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).
@@ -83,7 +102,7 @@ pub(crate) struct Info {
     /// The coroutine's id once it has started, else 0.
     pub(crate) id: AtomicU64,
     /// Its slot in its home worker's registry, or `NO_SLOT`.
-    pub(crate) slot: AtomicUsize,
+    pub(crate) slot: crate::loom::AtomicUsize,
     /// The last wait: the coarse clock when it began (dump.rs) shifted left by 8 bits,
     /// ORed with its `WaitReason` (0: none yet); and its site. Meaningful while the
     /// task is PARKED.
@@ -184,7 +203,7 @@ impl Task {
                     spawn_site,
                     name,
                     id: AtomicU64::new(0),
-                    slot: AtomicUsize::new(NO_SLOT),
+                    slot: crate::loom::AtomicUsize::new(NO_SLOT),
                     wait: AtomicU64::new(0),
                     wait_site: AtomicPtr::new(std::ptr::null_mut()),
                 },
@@ -254,6 +273,9 @@ impl Task {
     /// arrived meanwhile, in which case the task stays RUNNING (the permit consumed)
     /// and must be enqueued by the caller (its `park` returns when it next runs).
     pub(crate) fn parked(&self) -> bool {
+        // Release: what the task wrote before it parked is visible to whoever wakes
+        // it. Acquire on failure and in the fetch_and: pairs with the Release of every
+        // `unpark` that left the permit (step 2 of the module docs).
         match self
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
@@ -261,7 +283,9 @@ impl Task {
             Ok(_) => false,
             Err(_) => {
                 // RUNNING | NOTIFIED: the only other state a running task can be in.
-                self.state.store(RUNNING, Ordering::Release);
+                // Consumed with a read-modify-write, never a plain store: a waker may
+                // re-publish the permit in between (step 1), and must be seen.
+                self.state.fetch_and(!NOTIFIED, Ordering::Acquire);
                 true
             }
         }
@@ -269,24 +293,31 @@ impl Task {
 
     /// Called by the running task itself from `park`: consumes a pending permit.
     pub(crate) fn take_permit(&self) -> bool {
+        // The plain load may miss a permit that just arrived: then the task suspends,
+        // and `parked` finds the permit with its read-modify-write. Acquire: pairs with
+        // the Release of every `unpark` before this one (step 2 of the module docs).
         self.state.load(Ordering::Relaxed) & NOTIFIED != 0
             && self.state.fetch_and(!NOTIFIED, Ordering::Acquire) & NOTIFIED != 0
     }
 
     /// Makes a parked task runnable, or leaves a permit for a runnable one. Returns true
-    /// if the caller must enqueue the task (it went PARKED -> RUNNING). AcqRel: what the
-    /// task's worker wrote before `parked` (its body) is visible to whoever enqueues
-    /// and then runs it, and what the waker wrote before waking it is visible to the
-    /// task (through the run queue's own release and acquire).
+    /// if the caller must enqueue the task (it went PARKED -> RUNNING).
+    ///
+    /// Always a read-modify-write (step 1 of the module docs), starting from a guess of
+    /// PARKED, the usual state of a task being woken: one compare-exchange then does
+    /// the whole wake. AcqRel: what the task's worker wrote before `parked` (its body)
+    /// is visible to whoever enqueues and then runs it, and what the waker wrote
+    /// before waking it is visible to the task.
     pub(crate) fn unpark(&self) -> bool {
-        let mut state = self.state.load(Ordering::Acquire);
+        let mut state = PARKED;
         loop {
             let (next, enqueue) = match state & STATE {
                 PARKED => (RUNNING, true),
-                RUNNING if state & NOTIFIED == 0 => (state | NOTIFIED, false),
-                _ => return false, // already has a permit, or finished
+                // Leaves a permit, or re-publishes the pending one.
+                RUNNING => (state | NOTIFIED, false),
+                _ => return false, // finished: nothing to wake
             };
-            // Release: pairs with the Acquire in `take_permit`.
+            // Release: pairs with the Acquire in `take_permit` and `parked`.
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
@@ -360,14 +391,34 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
-        // Nobody can wake this task any more. A coroutine that started and has not
-        // finished must be unwound on its home thread (goro-context leaks it anywhere
-        // else): hand it home.
         if self.info.slot.load(Ordering::Relaxed) != NO_SLOT {
             crate::worker::unregister(self); // abandoned: it never finished
         }
-        if let Body::Running(coroutine) = std::mem::replace(self.body.get_mut(), Body::Finished) {
-            crate::worker::bury(self.home(), self.pinned, coroutine);
+        // The last reference is gone: nobody can wake this task any more. Whatever
+        // holds user code goes under `drop_caught`, as this may run on any runtime
+        // thread (the worker that ran the task, a timer, the poller, the monitor).
+        match std::mem::replace(self.body.get_mut(), Body::Finished) {
+            // Started and not finished, so parked (queues and the running worker hold
+            // references): it stays parked for good, as Go leaks a goroutine that
+            // nobody can wake. Never unwound: not here (any thread, any context), and
+            // not on its home worker later either, which would run its destructors
+            // while values they expect to outlive them may be gone (docs/CAVEATS.md
+            // §5). Its stack slot is leaked; it counts as live and parked.
+            Body::Running(coroutine) => {
+                std::mem::forget(coroutine);
+                crate::dump::abandoned();
+            }
+            body @ Body::Pending(_) => crate::drop_caught(body, "a coroutine that never ran"),
+            Body::Finished => {}
+        }
+        let result = self
+            .join
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .result
+            .take();
+        if result.is_some() {
+            crate::drop_caught(result, "the result of a detached coroutine");
         }
     }
 }

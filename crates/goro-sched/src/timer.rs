@@ -12,12 +12,25 @@
 //! Cancelled entries stay in the heap until they come due, unless more than half the
 //! heap is cancelled, when it is rebuilt without them: a loop of `recv_timeout(1h)`
 //! that always receives in time does not grow the heap without bound.
+//!
+//! The count of cancelled entries is exact, whatever the race between a `cancel` and
+//! the firing of the same entry (on its worker or on the monitor):
+//! 1. Each entry has one state word, PENDING until one compare-exchange moves it to
+//!    CANCELLED (`cancel`) or FIRED (`fire_due`): that transition decides, once, whether
+//!    it fires or counts as cancelled.
+//! 2. `cancel` adds 1 to the count *before* its transition (and takes it back if the
+//!    entry fired first); Release on the transition, Acquire where the heap reads it.
+//!    So whoever finds an entry CANCELLED and takes it out of the heap (firing, or
+//!    compacting) subtracts a 1 that was added before: the count never goes below zero.
+//!
+//! The loom model `loom_timer` checks this.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::loom::Ordering;
+use crate::loom::modelled::{AtomicU8, AtomicU64, AtomicUsize, Mutex, MutexGuard};
 use crate::park::Unparker;
 
 /// Deadlines are nanoseconds since the runtime's epoch; `NONE` means no timer.
@@ -43,8 +56,13 @@ struct Entry {
 
 struct Node {
     action: Action,
-    cancelled: AtomicBool,
+    /// PENDING, CANCELLED or FIRED (step 1 of the module docs).
+    state: AtomicU8,
 }
+
+const PENDING: u8 = 0;
+const CANCELLED: u8 = 1;
+const FIRED: u8 = 2;
 
 /// What a timer does when it fires.
 pub(crate) enum Action {
@@ -52,7 +70,7 @@ pub(crate) enum Action {
     Unpark(Unparker),
     /// Run a short, non-blocking piece of goro's own code, such as a `try_send` on a
     /// timer channel. Taken once, when the timer fires.
-    Call(crate::loom::Mutex<Option<Box<dyn FnOnce() + Send>>>),
+    Call(Mutex<Option<Box<dyn FnOnce() + Send>>>),
 }
 
 impl Action {
@@ -62,7 +80,12 @@ impl Action {
             Action::Call(f) => {
                 let f = f.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(f) = f {
-                    f();
+                    // User code, on a worker or the monitor: a panic is reported (by
+                    // the panic hook) and goes no further.
+                    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                    {
+                        crate::report_panic("running a timer callback", payload);
+                    }
                 }
             }
         }
@@ -103,18 +126,27 @@ impl std::fmt::Debug for TimerHandle {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("cancelled", &self.cancelled)
-            .finish()
+        f.debug_struct("Node").field("state", &self.state).finish()
     }
 }
 
 impl TimerHandle {
     /// Stops the timer if it has not fired yet.
     pub(crate) fn cancel(self) {
-        if !self.node.cancelled.swap(true, Ordering::Relaxed) {
-            let cancelled = self.timers.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+        // Step 2 of the module docs: count first, then decide.
+        let cancelled = self.timers.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+        // Release: pairs with the Acquire loads of the state in `fire_due` and
+        // `compact_if_mostly_cancelled`, which then see the count above.
+        if self
+            .node
+            .state
+            .compare_exchange(PENDING, CANCELLED, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
             self.timers.compact_if_mostly_cancelled(cancelled);
+        } else {
+            // It fired first (or was cancelled already): it is not a cancelled entry.
+            self.timers.cancelled.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -131,7 +163,7 @@ impl Timers {
         }
     }
 
-    fn lock(&self) -> crate::loom::MutexGuard<'_, Heap> {
+    fn lock(&self) -> MutexGuard<'_, Heap> {
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -143,7 +175,7 @@ impl Timers {
     pub(crate) fn add(&'static self, at: u64, action: Action) -> TimerHandle {
         let node = Arc::new(Node {
             action,
-            cancelled: AtomicBool::new(false),
+            state: AtomicU8::new(PENDING),
         });
         let mut heap = self.lock();
         heap.seq += 1;
@@ -171,24 +203,34 @@ impl Timers {
             let mut heap = self.lock();
             while heap.entries.peek().is_some_and(|e| e.at <= now) {
                 let entry = heap.entries.pop().expect("peeked");
-                // Marking it cancelled as it fires makes a later `cancel` a no-op, so
-                // the count of cancelled entries *in the heap* stays exact.
-                if entry.node.cancelled.swap(true, Ordering::Relaxed) {
-                    self.cancelled.fetch_sub(1, Ordering::Relaxed);
-                    dead.push(entry);
-                } else {
-                    due.push(entry.node);
+                // Step 1 of the module docs: FIRED makes a later `cancel` a no-op; an
+                // entry found CANCELLED leaves the heap with its count (step 2).
+                // Acquire on failure: pairs with the Release in `cancel`.
+                match entry.node.state.compare_exchange(
+                    PENDING,
+                    FIRED,
+                    Ordering::Relaxed,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => due.push(entry.node),
+                    Err(_) => {
+                        self.cancelled.fetch_sub(1, Ordering::Relaxed);
+                        dead.push(entry);
+                    }
                 }
             }
             self.publish_next(&heap);
         }
         // Wake, and drop the dead entries, outside the lock: either may take other
-        // locks, or drop the last reference to a coroutine whose unwinding sleeps.
-        drop(dead);
-        for node in &due {
+        // locks. A dead entry may hold the last reference to a closure that never ran
+        // (user code, as its destructor is): dropped under `drop_caught`.
+        let woken = due.len();
+        crate::drop_caught(dead, "a cancelled timer");
+        for node in due {
             node.action.fire();
+            crate::drop_caught(node, "a fired timer");
         }
-        due.len()
+        woken
     }
 
     fn publish_next(&self, heap: &Heap) {
@@ -207,12 +249,19 @@ impl Timers {
         let entries = std::mem::take(&mut heap.entries);
         let (keep, dropped): (Vec<Entry>, Vec<Entry>) = entries
             .into_iter()
-            .partition(|e| !e.node.cancelled.load(Ordering::Relaxed));
+            // Acquire: pairs with the Release in `cancel` (step 2 of the module docs).
+            .partition(|e| e.node.state.load(Ordering::Acquire) != CANCELLED);
         heap.entries = keep.into();
         self.cancelled.fetch_sub(dropped.len(), Ordering::Relaxed);
         self.publish_next(&heap);
         drop(heap);
-        drop(dropped); // outside the lock, as in `fire_due`
+        crate::drop_caught(dropped, "a cancelled timer"); // outside the lock, as in `fire_due`
+    }
+
+    /// The count of cancelled entries in the heap, for the loom model.
+    #[cfg(all(test, loom))]
+    pub(crate) fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     pub(crate) fn len(&self) -> usize {

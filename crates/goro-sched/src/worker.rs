@@ -59,9 +59,9 @@
 //!    (SeqCst, under the idle lock). In this order: a waker takes you off the list and
 //!    clears the flag, and must never find you listed with the flag not yet set.
 //! 2. If you were spinning, `nspinning -= 1` (SeqCst).
-//! 3. Look at every queue again: the injector, every stealable deque, your inbox and
-//!    `next`, your timers. If anything is there, take yourself off the idle list and
-//!    start over.
+//! 3. SeqCst fence, then look at every queue again: the injector, every stealable
+//!    deque, your inbox and `next`, your timers. If anything is there, take yourself off
+//!    the idle list and start over.
 //! 4. Sleep (`thread::park`, with your nearest timer as the timeout) until a waker
 //!    clears `sleeping`.
 //!
@@ -172,9 +172,6 @@ struct Shared {
     home_len: AtomicUsize,
     /// Started, unfinished coroutines that may only run here.
     homed: AtomicUsize,
-    /// Abandoned coroutines homed here, dropped on other threads, to be unwound here.
-    graveyard: Mutex<Vec<(bool, goro_context::Coroutine<task::Output>)>>,
-    graves: AtomicBool,
     /// The slot has a running thread.
     running: AtomicBool,
     /// The task last resumed here (`Arc::as_ptr`; running while `tick` is odd). Only
@@ -254,8 +251,9 @@ fn local_ptr() -> *const Local {
 }
 
 fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    // SAFETY: LOCAL is set by `worker_main` to a Local on its own stack frame, which
-    // outlives every use on this thread, and cleared before that frame ends.
+    // SAFETY: LOCAL is non-null only while an `EnterLocal` guard lives in
+    // `worker_main`, pointing at the `Local` that frame owns and that outlives the
+    // guard; the guard clears it on every path out of that frame, unwinding included.
     unsafe { local_ptr().as_ref() }.map(f)
 }
 
@@ -330,33 +328,6 @@ pub(crate) fn schedule(task: Arc<Task>) {
     }
 }
 
-/// Unwinds an abandoned coroutine (its task's last reference is gone) on its home
-/// worker: right here if this is that worker and no coroutine is running on it, else
-/// through the home's graveyard, which the worker empties from its scheduling loop.
-/// Never in the middle of another coroutine: the abandoned one's destructors would see
-/// that coroutine as the scheduler's current task.
-pub(crate) fn bury(home: usize, pinned: bool, coroutine: goro_context::Coroutine<task::Output>) {
-    let Some(rt) = started_runtime() else {
-        return drop(coroutine);
-    };
-    if home == task::NO_HOME || home >= rt.workers.len() {
-        return drop(coroutine);
-    }
-    let here = with_local(|local| local.index == home && local.current.get().is_null());
-    if here == Some(true) {
-        with_local(|local| local.unwind(pinned, coroutine));
-        return;
-    }
-    let shared = &rt.workers[home];
-    shared
-        .graveyard
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((pinned, coroutine));
-    shared.graves.store(true, Ordering::SeqCst);
-    shared.notify();
-}
-
 /// Takes a finished or abandoned task out of its home worker's registry.
 pub(crate) fn unregister(task: &Task) {
     if task.info.slot.load(Ordering::Relaxed) == task::NO_SLOT {
@@ -383,7 +354,7 @@ pub(crate) fn add_callback(
     deadline: Instant,
     f: Box<dyn FnOnce() + Send>,
 ) -> TimerHandle {
-    let action = Action::Call(Mutex::new(Some(f)));
+    let action = Action::Call(crate::loom::modelled::Mutex::new(Some(f)));
     match current_worker() {
         Some(index) => rt.workers[index].timers.add(rt.nanos(deadline), action),
         None => {
@@ -415,8 +386,6 @@ impl Runtime {
                 finished: AtomicU64::new(0),
                 home_len: AtomicUsize::new(0),
                 homed: AtomicUsize::new(0),
-                graveyard: Mutex::new(Vec::new()),
-                graves: AtomicBool::new(false),
                 running: AtomicBool::new(false),
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
@@ -720,7 +689,7 @@ impl Runtime {
 }
 
 impl Shared {
-    /// After publishing work only this worker may take (its inbox, its graveyard):
+    /// After publishing work only this worker may take (its inbox):
     /// wakes it if it is asleep.
     fn notify(&self) {
         // SeqCst: pairs with the worker's SeqCst store of `sleeping` before it rechecks
@@ -746,6 +715,24 @@ impl Shared {
     }
 }
 
+/// Points `LOCAL` at a worker's `Local` for as long as it lives, and clears it when
+/// dropped: on every way out of `worker_main`, unwinding included, so `with_local`
+/// never follows the pointer into a frame that is gone.
+struct EnterLocal<'a>(std::marker::PhantomData<&'a Local>);
+
+impl<'a> EnterLocal<'a> {
+    fn new(local: &'a Local) -> EnterLocal<'a> {
+        LOCAL.with(|l| l.set(local));
+        EnterLocal(std::marker::PhantomData)
+    }
+}
+
+impl Drop for EnterLocal<'_> {
+    fn drop(&mut self) {
+        LOCAL.with(|l| l.set(ptr::null()));
+    }
+}
+
 fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
     let shared = &rt.workers[index];
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
@@ -762,12 +749,12 @@ fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
         current: Cell::new(ptr::null()),
         last_trim: Cell::new(None),
     };
-    LOCAL.with(|l| l.set(&local));
+    let entered = EnterLocal::new(&local);
     while let Some(task) = local.find_runnable() {
         local.run(task);
     }
+    drop(entered);
     // Retired (a spare with nothing homed here): hand the deque back for reuse.
-    LOCAL.with(|l| l.set(ptr::null()));
     let Local { deque, .. } = local;
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
     rt.deques.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(deque);
@@ -874,7 +861,12 @@ impl Local {
                     "goro: coroutine '{}' could not start: {err}",
                     name.as_deref().unwrap_or("<unnamed>")
                 );
-                eprintln!("{msg}");
+                // To the real stderr, as `report_panic` writes (lib.rs says why).
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("{msg}\n").as_bytes(),
+                );
+                crate::drop_caught(f, "a coroutine that never ran");
                 return Err(msg);
             }
         };
@@ -887,30 +879,6 @@ impl Local {
         }
         *body = Body::Running(coroutine);
         Ok(())
-    }
-
-    /// Unwinds an abandoned coroutine homed here, and counts it as finished.
-    fn unwind(&self, pinned: bool, coroutine: goro_context::Coroutine<task::Output>) {
-        drop(coroutine);
-        if pinned {
-            let shared = self.shared();
-            shared
-                .homed
-                .store(shared.homed.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-        }
-        self.count_finished();
-    }
-
-    /// Unwinds the coroutines other threads sent here to die.
-    fn bury_dead(&self) {
-        let shared = self.shared();
-        if !shared.graves.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        let dead = std::mem::take(&mut *shared.graveyard.lock().unwrap_or_else(|e| e.into_inner()));
-        for (pinned, coroutine) in dead {
-            self.unwind(pinned, coroutine);
-        }
     }
 
     fn count_finished(&self) {
@@ -1019,7 +987,6 @@ impl Local {
             let round = self.round.get() + 1;
             self.round.set(round);
             if round % GLOBAL_CHECK == 0 {
-                self.bury_dead();
                 if let Some(task) = self.steal_global() {
                     return Some(task);
                 }
@@ -1155,7 +1122,6 @@ impl Local {
     fn has_queued_work(&self) -> bool {
         let shared = self.shared();
         !shared.inbox.is_empty()
-            || shared.graves.load(Ordering::SeqCst)
             || !shared.next.load(Ordering::SeqCst).is_null()
             || !self.deque.is_empty()
     }
@@ -1165,7 +1131,6 @@ impl Local {
     fn park_worker(&self) -> bool {
         let rt = self.rt;
         let shared = self.shared();
-        self.bury_dead();
         if self.index >= rt.config.workers
             && shared.homed.load(Ordering::Relaxed) == 0
             && !self.has_own_work()
@@ -1176,6 +1141,7 @@ impl Local {
                 rt.nspinning.fetch_sub(1, Ordering::SeqCst);
                 // A submitter may have skipped waking anyone because we were spinning:
                 // look once more before leaving, as step 3 below does.
+                fence(Ordering::SeqCst);
                 if rt.has_stealable_work() {
                     return true;
                 }
@@ -1222,7 +1188,11 @@ impl Local {
         if self.spinning.replace(false) {
             rt.nspinning.fetch_sub(1, Ordering::SeqCst);
         }
-        // 3. Look again.
+        // 3. Look again, after a StoreLoad barrier that pairs with the submitter's fence
+        //    in `wake_idle` (the loom model `loom_idle` mirrors these steps; without
+        //    this fence it finds the lost wake-up, as loom orders SeqCst accesses no
+        //    more strongly than AcqRel).
+        fence(Ordering::SeqCst);
         if self.has_own_work() || rt.has_stealable_work() {
             self.leave_idle();
             return true;

@@ -235,7 +235,13 @@ fn signal_child() {
         .name("sig-waiter")
         .spawn(move || rx.recv())
         .unwrap();
-    while goro::stats().parked == 0 {
+    let parked = || {
+        goro::dump()
+            .coroutines()
+            .iter()
+            .any(|c| c.state == goro::CoroutineState::Parked)
+    };
+    while !parked() {
         std::thread::sleep(Duration::from_millis(1));
     }
     eprintln!("ready");

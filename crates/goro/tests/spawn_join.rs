@@ -188,7 +188,7 @@ fn blocking_borrows_and_returns() {
 }
 
 #[test]
-fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
+fn a_forgotten_parked_coroutine_stays_parked() {
     use std::sync::atomic::AtomicBool;
     static UNWOUND: AtomicBool = AtomicBool::new(false);
     struct Flag;
@@ -198,8 +198,8 @@ fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
         }
     }
     // Parks with nobody holding its unparker. Its JoinHandle, the last reference, is
-    // dropped here on the test thread once it has parked: the coroutine must be
-    // unwound on its own worker, and its destructors run.
+    // dropped here on the test thread once it has parked: as in Go, the coroutine is
+    // leaked, parked for good (docs/CAVEATS.md §5), and its destructors never run.
     let parked = Arc::new(AtomicUsize::new(0));
     let p = parked.clone();
     let handle = goro::go!(move || {
@@ -214,16 +214,16 @@ fn a_forgotten_parked_coroutine_is_unwound_on_its_worker() {
     }
     std::thread::sleep(Duration::from_millis(50)); // it has switched out by now
     drop(handle);
-    let start = std::time::Instant::now();
-    while !UNWOUND.load(Ordering::SeqCst) {
-        assert!(start.elapsed() < Duration::from_secs(10), "never unwound");
-        std::thread::sleep(Duration::from_millis(1));
-    }
     // Every worker still runs coroutines.
     let all: Vec<_> = (0..100).map(|i| goro::go!(move || i)).collect();
     assert_eq!(
         all.into_iter().map(|h| h.join().unwrap()).sum::<i32>(),
         4950
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !UNWOUND.load(Ordering::SeqCst),
+        "a parked coroutine was unwound"
     );
 }
 
