@@ -41,82 +41,144 @@
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
-        $crate::__select_parse!(() () $($tokens)*)
+        $crate::__select_parse!(__select () () $($tokens)*)
+    };
+}
+
+/// [`select!`](crate::select) without the random choice: when several cases are ready,
+/// the first of them (in the order written) wins, and when it waits, the first case to
+/// become ready wins, as crossbeam-channel's `select_biased!`. For priorities ("always
+/// drain `urgent` before `normal`"); a biased select can starve its later cases.
+///
+/// # Examples
+///
+/// ```
+/// let (urgent_tx, urgent) = goro::chan::unbounded();
+/// let (normal_tx, normal) = goro::chan::unbounded();
+/// normal_tx.send("normal").unwrap();
+/// urgent_tx.send("urgent").unwrap();
+/// let first = goro::select_biased! {
+///     recv(urgent) -> m => m.unwrap(),
+///     recv(normal) -> m => m.unwrap(),
+/// };
+/// assert_eq!(first, "urgent");
+/// ```
+#[macro_export]
+macro_rules! select_biased {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(__select_biased () () $($tokens)*)
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
-    // recv($r:expr) -> $p:pat => body
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    // recv($r:expr $(,)?) -> $p:pat => body
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case recv ($r) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) recv($r:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(($($cases)* [case recv ($r) $p => $body]) ($($default)*))
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) recv($r:expr $(,)?) -> $p:pat => $body:expr) => {
+        $crate::__select_parse!($mode ($($cases)* [case recv ($r) $p => $body]) ($($default)*))
     };
-    // send($s:expr, $v:expr) -> $p:pat => body
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    // send($s:expr, $v:expr $(,)?) -> $p:pat => body
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)* [case send ($s, $v) $p => $body]) ($($default)*) $($rest)*)
     };
-    (($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr) -> $p:pat => $body:expr) => {
-        $crate::__select_parse!(($($cases)* [case send ($s, $v) $p => $body]) ($($default)*))
+    ($mode:ident ($($cases:tt)*) ($($default:tt)*) send($s:expr, $v:expr $(,)?) -> $p:pat => $body:expr) => {
+        $crate::__select_parse!($mode ($($cases)* [case send ($s, $v) $p => $body]) ($($default)*))
+    };
+    // default() => body, as default => body
+    ($mode:ident ($($cases:tt)*) () default() => $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) () default => $($rest)*)
     };
     // default($t:expr) => body
-    (($($cases:tt)*) () default($t:expr) => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default($t:expr $(,)?) => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default($t:expr $(,)?) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default($t:expr $(,)?) => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Timeout($t)) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default($t:expr) => $body:expr) => {
-        $crate::__select_parse!(($($cases)*) ((Timeout($t)) $body))
+    ($mode:ident ($($cases:tt)*) () default($t:expr $(,)?) => $body:expr) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Timeout($t)) $body))
     };
     // default => body
-    (($($cases:tt)*) () default => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Default) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Default) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(($($cases)*) ((Default) $body) $($rest)*)
+    ($mode:ident ($($cases:tt)*) () default => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Default) $body) $($rest)*)
     };
-    (($($cases:tt)*) () default => $body:expr) => {
-        $crate::__select_parse!(($($cases)*) ((Default) $body))
+    ($mode:ident ($($cases:tt)*) () default => $body:expr) => {
+        $crate::__select_parse!($mode ($($cases)*) ((Default) $body))
     };
     // All arms parsed.
-    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ($($default:tt)*)) => {
-        $crate::__select_run!(($([$case $kind ($($args)*) $p => $body])*) ($($default)*))
+    ($mode:ident ($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ($($default:tt)*)) => {
+        $crate::__select_run!($mode ($([$case $kind ($($args)*) $p => $body])*) ($($default)*))
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_run {
-    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ()) => {
-        $crate::__select_run!(($([$case $kind ($($args)*) $p => $body])*)
+    ($mode:ident ($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) ()) => {
+        $crate::__select_run!($mode ($([$case $kind ($($args)*) $p => $body])*)
             ((Wait) ::core::unreachable!("a select without default completes a case")))
     };
-    (($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
+    ($mode:ident ($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) $default:tt) => {
+        $crate::__select_bind!(
+            $mode
+            ($([$case $kind ($($args)*)])*)
+            ($([$case $kind ($($args)*) $p => $body])*)
+            $default
+        )
+    };
+}
+
+/// Evaluates each case's channel (and value) in order, each in a `match` of its own, so
+/// that temporaries in those expressions (`recv(r.unwrap_or(&never()))`) live until the
+/// select is over; then runs the select.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_bind {
+    ($mode:ident ([$case:ident recv ($r:expr)] $($more:tt)*) $all:tt $default:tt) => {
+        match &$r {
+            $case => {
+                #[allow(unused_mut)]
+                let mut $case = $crate::chan::__RecvCase::new($case);
+                $crate::__select_bind!($mode ($($more)*) $all $default)
+            }
+        }
+    };
+    ($mode:ident ([$case:ident send ($s:expr, $v:expr)] $($more:tt)*) $all:tt $default:tt) => {
+        match (&$s, $v) {
+            ($case, value) => {
+                #[allow(unused_mut)]
+                let mut $case = $crate::chan::__SendCase::new($case, value);
+                $crate::__select_bind!($mode ($($more)*) $all $default)
+            }
+        }
+    };
+    ($mode:ident () ($([$case:ident $kind:ident ($($args:tt)*) $p:pat => $body:expr])*) (($($otherwise:tt)*) $default:expr)) => {
         {
-            $( $crate::__select_case!($case $kind $($args)*); )*
-            $crate::chan::__select(
+            $crate::chan::$mode(
                 &[$( &$case as &dyn $crate::chan::__Case ),*],
                 $crate::chan::__Otherwise::$($otherwise)*,
             );
@@ -132,22 +194,5 @@ macro_rules! __select_run {
             )*
             { $default }
         }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __select_case {
-    // `let x = &expr;` extends a temporary channel's life (`recv(time::after(d))`) to
-    // the end of the select; the case then shadows it under the same name.
-    ($case:ident recv $r:expr) => {
-        let $case = &$r;
-        #[allow(unused_mut)]
-        let mut $case = $crate::chan::__RecvCase::new($case);
-    };
-    ($case:ident send $s:expr, $v:expr) => {
-        let $case = &$s;
-        #[allow(unused_mut)]
-        let mut $case = $crate::chan::__SendCase::new($case, $v);
     };
 }

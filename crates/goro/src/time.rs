@@ -53,6 +53,25 @@ pub fn after(duration: Duration) -> Receiver<Instant> {
     chan::timer(far_or(Instant::now().checked_add(duration)), None)
 }
 
+/// A channel that receives one value at `when`, as crossbeam-channel's `at`: `when`
+/// itself (see [`after`]). It is ready at once if `when` has passed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let when = Instant::now() + Duration::from_millis(5);
+/// assert_eq!(goro::time::at(when).recv(), Ok(when));
+/// ```
+///
+/// # Panics
+///
+/// If the runtime's configuration (environment) is invalid.
+pub fn at(when: Instant) -> Receiver<Instant> {
+    chan::timer(when, None)
+}
+
 /// A channel that receives a value every `period`, as Go's `time.Tick`: the instant
 /// each tick was due (`start + period`, `start + 2 * period`, ...). It holds one value:
 /// ticks a slow receiver misses are dropped, not queued, and the next one stays on

@@ -366,3 +366,45 @@ fn a_panicking_message_destructor_does_not_abort() {
 fn never_has_no_buffer() {
     assert_eq!(chan::never::<u8>().capacity(), Some(0));
 }
+
+/// crossbeam-channel's `is_full` and `same_channel`.
+#[test]
+fn is_full_and_same_channel() {
+    let (tx, rx) = chan::bounded(2);
+    assert!(!tx.is_full() && !rx.is_full());
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    assert!(tx.is_full() && rx.is_full());
+    rx.recv().unwrap();
+    assert!(!tx.is_full());
+    let (zero_tx, zero_rx) = chan::bounded::<u8>(0);
+    assert!(
+        zero_tx.is_full() && zero_rx.is_full(),
+        "a rendezvous has no room"
+    );
+    let (big_tx, big_rx) = chan::unbounded();
+    (0..10_000).for_each(|i| big_tx.send(i).unwrap());
+    assert!(!big_tx.is_full() && !big_rx.is_full());
+    assert!(chan::never::<u8>().is_full());
+
+    assert!(tx.same_channel(&tx.clone()) && rx.same_channel(&rx.clone()));
+    assert!(!tx.same_channel(&chan::bounded(2).0));
+    assert!(!rx.same_channel(&chan::bounded(2).1));
+    let never = chan::never::<i32>();
+    assert!(!never.same_channel(&chan::never()));
+}
+
+/// Handles may cross `catch_unwind`, as crossbeam-channel's may.
+#[test]
+fn handles_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+    let (tx, rx) = chan::unbounded::<std::cell::Cell<u8>>();
+    unwind_safe(&tx);
+    unwind_safe(&rx);
+    let sent = std::panic::catch_unwind(|| {
+        tx.send(std::cell::Cell::new(1)).unwrap();
+        panic!("after sending");
+    });
+    assert!(sent.is_err());
+    assert_eq!(rx.recv().map(|c| c.get()), Ok(1));
+}

@@ -476,3 +476,145 @@ fn duplicate_cases_on_one_channel_win_uniformly() {
         );
     });
 }
+
+/// The syntax crossbeam-channel's `select!` accepts: trailing commas inside a case,
+/// `default()`, and channel expressions that make temporaries (they live until the
+/// select is over).
+#[test]
+#[allow(clippy::unnecessary_literal_unwrap)] // the point: temporaries in the expression
+fn crossbeam_select_syntax() {
+    on_thread_and_in_coroutine(|| {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        let sent = goro::select! {
+            send(tx, 1,) -> r => r.is_ok(),
+            default(Duration::from_millis(1000),) => false,
+        };
+        assert!(sent);
+        let got = goro::select! {
+            recv(rx,) -> m => m,
+            default() => Ok(0),
+        };
+        assert_eq!(got, Ok(1));
+        let idle = goro::select! {
+            recv(rx) -> _ => false,
+            default() => true,
+        };
+        assert!(idle);
+
+        tx.send(2).unwrap();
+        let maybe: Option<&chan::Receiver<u32>> = Some(&rx);
+        let got = goro::select! {
+            recv(maybe.unwrap_or(&chan::never())) -> m => m,
+            recv(None.unwrap_or(&chan::never::<u32>())) -> m => m,
+        };
+        assert_eq!(got, Ok(2));
+        let none: Option<&chan::Receiver<u32>> = None;
+        let timed_out = goro::select! {
+            recv(none.unwrap_or(&chan::never())) -> _ => false,
+            recv(Some(&chan::never::<u8>()).unwrap()) -> _ => false,
+            default(Duration::from_millis(5)) => true,
+        };
+        assert!(timed_out);
+    });
+}
+
+/// `select_biased!` and `Select::new_biased`: the first ready case always wins, also
+/// when the select waits with several cases of one channel queued.
+#[test]
+fn a_biased_select_prefers_its_first_ready_case() {
+    on_thread_and_in_coroutine(|| {
+        let (tx1, rx1) = chan::unbounded::<u32>();
+        let (tx2, rx2) = chan::unbounded::<u32>();
+        for i in 0..100 {
+            tx1.send(i).unwrap();
+            tx2.send(i).unwrap();
+        }
+        for i in 0..100 {
+            let got = goro::select_biased! {
+                recv(rx2) -> m => (2, m.unwrap()),
+                recv(rx1) -> m => (1, m.unwrap()),
+            };
+            assert_eq!(got, (2, i));
+        }
+        let mut select = chan::Select::new_biased();
+        select.recv(&rx2);
+        select.recv(&rx1);
+        assert_eq!(select.try_select(), Some((1, chan::Selected::Recv(Ok(0)))));
+        let idle = goro::select_biased! {
+            recv(rx2) -> _ => false,
+            default => true,
+        };
+        assert!(idle);
+
+        // Waiting: two send arms on one rendezvous channel, a slow receiver.
+        let (tx, rx) = chan::bounded::<usize>(0);
+        let receiver = std::thread::spawn(move || {
+            (0..20)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_micros(300));
+                    rx.recv().unwrap()
+                })
+                .sum::<usize>()
+        });
+        for _ in 0..20 {
+            goro::select_biased! {
+                send(tx, 0) -> r => r.unwrap(),
+                send(tx, 1) -> r => r.unwrap(),
+            }
+        }
+        assert_eq!(receiver.join().unwrap(), 0, "the first arm always won");
+    });
+}
+
+/// `Select::ready`, `try_ready` and `ready_timeout` (crossbeam-channel's): which case
+/// could complete, without completing it; the message stays in its channel.
+#[test]
+fn ready_finds_a_ready_case_without_completing_it() {
+    on_thread_and_in_coroutine(|| {
+        let ms = Duration::from_millis;
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let (tx2, rx2) = chan::bounded::<u32>(1);
+        {
+            let mut select = chan::Select::new();
+            select.recv(&rx);
+            select.recv(&rx2);
+            assert_eq!(select.try_ready(), None);
+            assert_eq!(select.ready_timeout(ms(5)), None);
+            tx2.send(7).unwrap();
+            assert_eq!(select.try_ready(), Some(1));
+            assert_eq!(select.ready(), 1);
+        }
+        assert_eq!(rx2.try_recv(), Ok(7), "ready took nothing");
+
+        // Waiting: a sender on the rendezvous channel arrives later.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            tx.send(8).unwrap();
+            tx
+        });
+        let mut select = chan::Select::new();
+        select.recv(&rx);
+        select.recv(&rx2);
+        assert_eq!(select.ready(), 0);
+        assert_eq!(rx.recv(), Ok(8));
+        let tx = sender.join().unwrap();
+
+        // A send case: ready once a receiver waits; then the send goes through.
+        let receiver = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            rx.recv()
+        });
+        let mut select = chan::Select::new();
+        select.send(&tx, 0);
+        assert_eq!(select.ready(), 0);
+        drop(select);
+        tx.send(9).unwrap();
+        assert_eq!(receiver.join().unwrap(), Ok(9));
+
+        // Closed counts as ready.
+        drop(tx2);
+        let mut select = chan::Select::new();
+        select.recv(&rx2);
+        assert_eq!(select.ready_timeout(ms(1000)), Some(0));
+    });
+}

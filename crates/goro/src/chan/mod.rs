@@ -41,7 +41,7 @@ pub use select::{Select, Selected};
 #[doc(hidden)]
 pub use select::{
     Case as __Case, Otherwise as __Otherwise, RecvCase as __RecvCase, SendCase as __SendCase,
-    select as __select,
+    select as __select, select_biased as __select_biased,
 };
 
 use std::collections::VecDeque;
@@ -56,6 +56,7 @@ use spin::{SpinGuard, SpinLock};
 use waiter::{Entry, Slot, Waiter};
 
 // The channel's invariants (docs/ARCHITECTURE.md §4 says them for users of the code):
+// (Observer entries, a select's `ready`, are woken and skipped by every operation.)
 // 1. `recvq` holds a live entry only while `buf` is empty: a send hands its value to a
 //    waiting receiver before it buffers anything, and a receiver (or a select's recv
 //    case) queues only after finding `buf` empty under the same lock.
@@ -142,6 +143,10 @@ impl<T> Chan<T> {
         // over directly.
         let mut value = Some(value);
         while let Some(entry) = state.recvq.pop_front() {
+            if entry.observes() {
+                wake_observer(entry, wake);
+                continue;
+            }
             if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
                 wake.later(unparker);
                 return Ok(Ok(()));
@@ -168,6 +173,10 @@ impl<T> Chan<T> {
         if let Some(value) = state.buf.pop_front() {
             // Room in the buffer: the longest-waiting sender's value moves in.
             while let Some(entry) = state.sendq.pop_front() {
+                if entry.observes() {
+                    wake_observer(entry, wake);
+                    continue;
+                }
                 let buf = &mut state.buf;
                 let claim = entry.claim(|slot| {
                     buf.push_back(slot.take().expect("a waiting sender's slot is full"))
@@ -181,6 +190,10 @@ impl<T> Chan<T> {
         }
         // Empty buffer (or a rendezvous): take straight from a waiting sender.
         while let Some(entry) = state.sendq.pop_front() {
+            if entry.observes() {
+                wake_observer(entry, wake);
+                continue;
+            }
             if let Ok((value, unparker)) = entry.claim(|slot| slot.take()) {
                 wake.later(unparker);
                 return Ok(Some(value.expect("a waiting sender's slot is full")));
@@ -327,6 +340,10 @@ impl<T> Chan<T> {
         true
     }
 
+    fn is_full(&self) -> bool {
+        self.cap.is_some_and(|cap| self.len() >= cap)
+    }
+
     fn len(&self) -> usize {
         let mut locked = self.lock();
         let Locked { state, wake } = &mut locked;
@@ -367,9 +384,22 @@ fn drop_in_order<T>(messages: VecDeque<T>) {
     drop(ManuallyDrop::into_inner(messages));
 }
 
-/// Whether `queue` holds a live entry of another waiter than `me`.
+/// Whether `queue` holds a live operation of another waiter than `me` (observers are
+/// no operations).
 fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
-    queue.iter().any(|e| !e.is_for(me) && e.is_live())
+    queue
+        .iter()
+        .any(|e| !e.is_for(me) && !e.observes() && e.is_live())
+}
+
+/// A select's `ready` watched this queue, and something happened there: wake it (its
+/// case may be ready now; it looks again itself). The operation goes on to the next
+/// entry.
+#[cold]
+fn wake_observer<T>(entry: Entry<T>, wake: &mut Wake) {
+    if let Ok(((), unparker)) = entry.claim(|_| ()) {
+        wake.later(unparker);
+    }
 }
 
 /// The channel's state, locked. Waiters claimed meanwhile are woken when it unlocks,
@@ -391,6 +421,7 @@ pub(crate) struct Wake {
 }
 
 impl Wake {
+    #[inline]
     fn later(&mut self, unparker: Option<Unparker>) {
         let Some(unparker) = unparker else { return };
         match self.one {
@@ -401,12 +432,15 @@ impl Wake {
 }
 
 impl Drop for Wake {
+    #[inline]
     fn drop(&mut self) {
         if let Some(unparker) = self.one.take() {
             unparker.unpark_owned();
         }
-        for unparker in self.more.drain(..) {
-            unparker.unpark_owned();
+        if !self.more.is_empty() {
+            for unparker in self.more.drain(..) {
+                unparker.unpark_owned();
+            }
         }
     }
 }
@@ -448,6 +482,7 @@ impl<T> Queued<'_, T> {
 }
 
 impl<T> Drop for Queued<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         // Claimed, or aborted: the claimer popped the operation's one entry, or the
         // abort removed it. Otherwise (unwinding) it may be queued still: remove it
@@ -469,6 +504,15 @@ enum Deadline {
 }
 
 impl Deadline {
+    /// Whether there is time to wait (the deadline has not passed).
+    fn may_wait(self) -> bool {
+        match self {
+            Deadline::Now => false,
+            Deadline::At(at) => Instant::now() < at,
+            Deadline::Never => true,
+        }
+    }
+
     fn after(timeout: Duration) -> Deadline {
         Instant::now()
             .checked_add(timeout)
@@ -706,6 +750,35 @@ impl<T> Sender<T> {
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
     }
+
+    /// Whether the buffer is full now. A rendezvous channel is always full (it has no
+    /// room); an unbounded one never is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = goro::chan::bounded(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` are handles of the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = goro::chan::unbounded::<u8>();
+    /// let (other, _other_rx) = goro::chan::unbounded::<u8>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// assert!(!tx.same_channel(&other));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
 }
 
 impl<T> Receiver<T> {
@@ -822,7 +895,43 @@ impl<T> Receiver<T> {
     pub fn capacity(&self) -> Option<usize> {
         self.chan.cap
     }
+
+    /// Whether the buffer is full now. A rendezvous channel is always full (it has no
+    /// room); an unbounded one never is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = goro::chan::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// assert!(goro::chan::bounded::<u8>(0).1.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.is_full()
+    }
+
+    /// Whether `self` and `other` are handles of the same channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = goro::chan::unbounded::<u8>();
+    /// assert!(rx.same_channel(&rx.clone()));
+    /// assert!(!rx.same_channel(&goro::chan::never()));
+    /// ```
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
 }
+
+// A panic never leaves a channel half-updated: no user code runs while its state is
+// locked (invariant 4), so a handle is as good after a caught panic as before, as
+// crossbeam-channel's are.
+impl<T> std::panic::UnwindSafe for Sender<T> {}
+impl<T> std::panic::RefUnwindSafe for Sender<T> {}
+impl<T> std::panic::UnwindSafe for Receiver<T> {}
+impl<T> std::panic::RefUnwindSafe for Receiver<T> {}
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Sender<T> {

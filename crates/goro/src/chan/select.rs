@@ -24,6 +24,10 @@
 //!    waiter.rs) or the timeout passes (the waiter's abort decides that race); then
 //!    unregisters every entry.
 //!
+//! `select_biased` runs the same engine with the cases in their written order. `ready`
+//! (`Select::ready`) registers *observer* entries instead, which any operation on the
+//! channel claims without moving a message (see mod.rs), and reports the case.
+//!
 //! A claim moves a message only into (or out of) the claimed entry's slot, under the
 //! waiter's single CAS, so a case that loses never consumes its message: it stays in
 //! its channel. Readiness checks skip the waiter's own entries, so a select that sends
@@ -36,7 +40,7 @@
 #![allow(private_interfaces)]
 
 use std::cell::Cell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::waiter::{Entry, Slot, Waiter};
 use super::{Chan, Deadline, Locked, Receiver, RecvError, SendError, Sender, State, Wake, wait};
@@ -72,15 +76,22 @@ pub trait Case: sealed::Sealed {
     /// Completes the operation now if it can (taking the lock itself), keeping its
     /// result.
     fn try_now(&self) -> bool;
-    /// Queues an entry for `waiter` as case `index`, unless the operation could
-    /// complete now (not counting `waiter`'s own entries): then queues nothing and
-    /// returns `true`.
+    /// Whether the operation could complete now (not counting `me`'s entries), without
+    /// completing it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the channel's lock (from [`lock_raw`](Case::lock_raw)).
+    unsafe fn ready_locked(&self, me: &Waiter, wake: &mut Wake) -> bool;
+    /// Queues an entry for `waiter` as case `index` (an observer entry if `observe`:
+    /// `Select::ready`), unless the operation could complete now (not counting
+    /// `waiter`'s own entries): then queues nothing and returns `true`.
     ///
     /// # Safety
     ///
     /// The caller must [`unregister`](Case::unregister) before this case or `waiter`
     /// goes away or moves.
-    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool;
+    unsafe fn register(&self, waiter: &Waiter, index: usize, observe: bool) -> bool;
     /// Removes `waiter`'s entries from the channel.
     fn unregister(&self, waiter: &Waiter);
     /// Takes the result from the slot.
@@ -238,15 +249,27 @@ impl<T> Case for RecvCase<'_, T> {
         self.try_in(state, wake)
     }
 
-    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool {
+    unsafe fn ready_locked(&self, me: &Waiter, wake: &mut Wake) -> bool {
+        // SAFETY: as in `try_locked`.
+        let state = unsafe { &mut *self.rx.chan.state.data_ptr() };
+        Chan::recv_ready_locked(state, wake, self.rx.chan.cap, me)
+    }
+
+    unsafe fn register(&self, waiter: &Waiter, index: usize, observe: bool) -> bool {
         let mut locked = self.rx.chan.lock();
         let Locked { state, wake } = &mut locked;
         if Chan::recv_ready_locked(state, wake, self.rx.chan.cap, waiter) {
             return true;
         }
         // SAFETY: the caller unregisters before `self` (holding the slot) or `waiter`
-        // goes away, which is `Entry::new`'s contract.
-        let entry = unsafe { Entry::new(waiter, index, &self.slot) };
+        // goes away, which is `Entry::new`'s (and `Entry::observer`'s) contract.
+        let entry = unsafe {
+            if observe {
+                Entry::observer(waiter, index, &self.slot)
+            } else {
+                Entry::new(waiter, index, &self.slot)
+            }
+        };
         state.recvq.push_back(entry);
         false
     }
@@ -290,13 +313,25 @@ impl<T> Case for SendCase<'_, T> {
         unsafe { self.try_in(state, wake) }
     }
 
-    unsafe fn register(&self, waiter: &Waiter, index: usize) -> bool {
+    unsafe fn ready_locked(&self, me: &Waiter, _: &mut Wake) -> bool {
+        // SAFETY: as in `RecvCase::try_locked`.
+        let state = unsafe { &*self.tx.chan.state.data_ptr() };
+        Chan::send_ready_locked(state, self.tx.chan.cap, me)
+    }
+
+    unsafe fn register(&self, waiter: &Waiter, index: usize, observe: bool) -> bool {
         let mut locked = self.tx.chan.lock();
         if Chan::send_ready_locked(&locked.state, self.tx.chan.cap, waiter) {
             return true;
         }
         // SAFETY: as for `RecvCase::register`.
-        let entry = unsafe { Entry::new(waiter, index, &self.slot) };
+        let entry = unsafe {
+            if observe {
+                Entry::observer(waiter, index, &self.slot)
+            } else {
+                Entry::new(waiter, index, &self.slot)
+            }
+        };
         locked.state.sendq.push_back(entry);
         false
     }
@@ -398,29 +433,84 @@ fn try_all_at_once(cases: &[&dyn Case], order: &[usize]) -> Option<usize> {
 #[doc(hidden)]
 #[track_caller]
 pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
+    run(cases, &shuffled(cases.len()), otherwise)
+}
+
+/// `0..n` in a random order, so that among several ready cases each is equally likely.
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, random_below(i + 1));
+    }
+    order
+}
+
+/// Waits until one of the cases could complete, without completing it (`Select::ready`):
+/// the index of a ready case, or `None` if `otherwise` gave up first. The blocking path
+/// queues observer entries, which any change on their channel wakes; so a case it
+/// reports may have been taken by someone else by the time the caller acts (crossbeam's
+/// `ready` says the same).
+#[track_caller]
+fn ready(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
     let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
     let deadline = match otherwise {
         Otherwise::Wait => Deadline::Never,
         Otherwise::Default => Deadline::Now,
         Otherwise::Timeout(t) => Deadline::after(t),
     };
-    let n = cases.len();
-    // A random order, so that among several ready cases each is equally likely.
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, random_below(i + 1));
+    let waiter = Waiter::select();
+    if !deadline.may_wait() {
+        // Declared before `_locked`: wakes after the locks are released.
+        let mut wake = Wake::default();
+        let _locked = AllLocked::new(cases);
+        return order.iter().copied().find(|&i| {
+            // SAFETY: `_locked` holds every case's channel lock.
+            unsafe { cases[i].ready_locked(&waiter, &mut wake) }
+        });
     }
+    let mut registered = Registered {
+        cases,
+        order,
+        count: 0,
+        waiter: &waiter,
+    };
+    for &i in order {
+        registered.count += 1;
+        // SAFETY: as in `run`: `registered` unregisters before `waiter` goes away.
+        if unsafe { cases[i].register(&waiter, i, true) } {
+            if !waiter.abort() {
+                // An observer was woken meanwhile: let its claim complete first.
+                wait(&waiter, Deadline::Never, || waiter.abort(), on);
+            }
+            return Some(i);
+        }
+    }
+    wait(&waiter, deadline, || waiter.abort(), on)
+}
+
+/// [`select`] with the cases in the order given: the first ready case wins.
+#[doc(hidden)]
+#[track_caller]
+pub fn select_biased(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
+    let order: Vec<usize> = (0..cases.len()).collect();
+    run(cases, &order, otherwise)
+}
+
+/// The engine: looks at and registers the cases in `order`.
+#[track_caller]
+fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
+    let deadline = match otherwise {
+        Otherwise::Wait => Deadline::Never,
+        Otherwise::Default => Deadline::Now,
+        Otherwise::Timeout(t) => Deadline::after(t),
+    };
     loop {
-        let may_wait = match deadline {
-            Deadline::Now => false,
-            Deadline::At(at) => Instant::now() < at,
-            Deadline::Never => true,
-        };
-        if !may_wait {
-            return try_all_at_once(cases, &order);
+        if !deadline.may_wait() {
+            return try_all_at_once(cases, order);
         }
         // 1. Anything ready now?
-        for &i in &order {
+        for &i in order {
             if cases[i].try_now() {
                 return Some(i);
             }
@@ -429,17 +519,17 @@ pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
         let waiter = Waiter::select();
         let mut registered = Registered {
             cases,
-            order: &order,
+            order,
             count: 0,
             waiter: &waiter,
         };
         let mut ready = false;
-        for &i in &order {
+        for &i in order {
             // Counted first: if `register` unwinds, its entry may be queued.
             registered.count += 1;
             // SAFETY: `registered` unregisters every case before `waiter` goes away,
             // and `cases` is borrowed (so neither moves nor ends) for that long.
-            if unsafe { cases[i].register(&waiter, i) } {
+            if unsafe { cases[i].register(&waiter, i, false) } {
                 ready = true;
                 break;
             }
@@ -528,19 +618,25 @@ impl<T> DynCase<'_, T> {
 /// ```
 pub struct Select<'a, T> {
     cases: Vec<DynCase<'a, T>>,
+    /// The first ready case wins, not a random one.
+    biased: bool,
 }
 
 impl<T> std::fmt::Debug for Select<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Select")
             .field("cases", &self.cases.len())
+            .field("biased", &self.biased)
             .finish()
     }
 }
 
 impl<T> Default for Select<'_, T> {
     fn default() -> Self {
-        Select { cases: Vec::new() }
+        Select {
+            cases: Vec::new(),
+            biased: false,
+        }
     }
 }
 
@@ -548,6 +644,30 @@ impl<'a, T> Select<'a, T> {
     /// An empty select.
     pub fn new() -> Select<'a, T> {
         Select::default()
+    }
+
+    /// An empty select that prefers its earlier cases: the first ready case (in the
+    /// order added) wins, as [`select_biased!`](crate::select_biased).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::{self, Select, Selected};
+    ///
+    /// let (tx, rx) = chan::unbounded();
+    /// let (tx2, rx2) = chan::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx2.send(2).unwrap();
+    /// let mut select = Select::new_biased();
+    /// select.recv(&rx);
+    /// select.recv(&rx2);
+    /// assert_eq!(select.select(), (0, Selected::Recv(Ok(1))));
+    /// ```
+    pub fn new_biased() -> Select<'a, T> {
+        Select {
+            cases: Vec::new(),
+            biased: true,
+        }
     }
 
     /// Adds a case receiving from `rx`; returns its index.
@@ -578,20 +698,80 @@ impl<'a, T> Select<'a, T> {
             .expect("a select without a default completes a case")
     }
 
+    /// Waits until one of the cases could complete, without completing it; returns its
+    /// index. Someone else may take the message (or the room) before the caller acts,
+    /// so follow it with a `try_` operation and be ready to wait again (as with
+    /// crossbeam-channel's `ready`). A closed channel counts as ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::{self, Select};
+    ///
+    /// let (tx, rx) = chan::unbounded();
+    /// let (_tx2, rx2) = chan::unbounded::<i32>();
+    /// goro::go!(move || tx.send(5).unwrap());
+    /// let mut select = Select::new();
+    /// select.recv(&rx);
+    /// select.recv(&rx2);
+    /// assert_eq!(select.ready(), 0);
+    /// assert_eq!(rx.try_recv(), Ok(5));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If there are no cases: it would wait forever.
+#[track_caller]
+    pub fn ready(&mut self) -> usize {
+        assert!(
+            !self.cases.is_empty(),
+            "a Select with no cases would wait forever"
+        );
+        self.ready_or(Otherwise::Wait)
+            .expect("ready without a timeout finds a case")
+    }
+
+    /// The index of a case that could complete now, if any (without completing it).
+    pub fn try_ready(&mut self) -> Option<usize> {
+        self.ready_or(Otherwise::Default)
+    }
+
+    /// As [`ready`](Select::ready), waiting at most `timeout`.
+#[track_caller]
+    pub fn ready_timeout(&mut self, timeout: Duration) -> Option<usize> {
+        self.ready_or(Otherwise::Timeout(timeout))
+    }
+
+    fn order(&self) -> Vec<usize> {
+        if self.biased {
+            (0..self.cases.len()).collect()
+        } else {
+            shuffled(self.cases.len())
+        }
+    }
+
+#[track_caller]
+    fn ready_or(&mut self, otherwise: Otherwise) -> Option<usize> {
+        let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
+        ready(&cases, &self.order(), otherwise)
+    }
+
     /// Completes a case that is ready now, if any.
     pub fn try_select(self) -> Option<(usize, Selected<T>)> {
         self.run(Otherwise::Default)
     }
 
     /// Waits at most `timeout` for a case to complete.
+#[track_caller]
     pub fn select_timeout(self, timeout: Duration) -> Option<(usize, Selected<T>)> {
         self.run(Otherwise::Timeout(timeout))
     }
 
+#[track_caller]
     fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
         let index = {
             let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
-            select(&cases, otherwise)?
+            run(&cases, &self.order(), otherwise)?
         };
         let outcome = match &mut self.cases[index] {
             DynCase::Recv(case) => Selected::Recv(case.take()),

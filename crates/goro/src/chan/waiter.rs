@@ -167,6 +167,9 @@ pub(crate) struct Entry<T> {
     waiter: *const Waiter,
     case: usize,
     slot: *const Slot<T>,
+    /// Watches for readiness (`Select::ready`) instead of waiting to complete an
+    /// operation: a claim wakes it and moves no message.
+    observer: bool,
 }
 
 // SAFETY: an entry is a message handoff point between threads: a claimer on another
@@ -186,7 +189,32 @@ impl<T> Entry<T> {
     /// the entry, unless the waiter's claim has completed through this very entry (the
     /// claimer popped it).
     pub(crate) unsafe fn new(waiter: &Waiter, case: usize, slot: &Slot<T>) -> Entry<T> {
-        Entry { waiter, case, slot }
+        Entry {
+            waiter,
+            case,
+            slot,
+            observer: false,
+        }
+    }
+
+    /// An observer entry: as [`new`](Entry::new), but a claim through it moves no
+    /// message (it only wakes the waiter, whose select then reports the case ready).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Entry::new).
+    pub(crate) unsafe fn observer(waiter: &Waiter, case: usize, slot: &Slot<T>) -> Entry<T> {
+        Entry {
+            waiter,
+            case,
+            slot,
+            observer: true,
+        }
+    }
+
+    /// Whether this is an observer entry.
+    pub(crate) fn observes(&self) -> bool {
+        self.observer
     }
 
     fn waiter(&self) -> &Waiter {

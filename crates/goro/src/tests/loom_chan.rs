@@ -25,7 +25,7 @@ fn select_recv(case: &mut RecvCase<'_, u32>) -> Result<u32, RecvError> {
         let waiter = Waiter::select();
         // SAFETY: unregistered below, before `waiter` and `case` go away (nothing in
         // between unwinds but a failed assertion, which ends the model).
-        let ready = unsafe { case.register(&waiter, 0) };
+        let ready = unsafe { case.register(&waiter, 0, false) };
         let won = if !ready || !waiter.abort() {
             Some(claimed_case(&waiter))
         } else {
@@ -63,4 +63,3 @@ fn close_racing_a_registered_select_delivers_the_buffered_message() {
         assert_eq!(select_recv(&mut case), Err(RecvError));
     });
 }
-
