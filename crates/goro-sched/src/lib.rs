@@ -53,7 +53,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicPtr;
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,6 +64,7 @@ pub use park::{
     Unparker, Wait, WaitReason, current_unparker, park, park_on, park_until, park_until_on,
 };
 
+use loom::AtomicPtr;
 use task::Task;
 
 /// Drops `value`, whose destructor is user code, on behalf of the runtime: a panic in

@@ -77,6 +77,23 @@ macro_rules! coroutine_local {
 }
 
 /// A coroutine-local key, declared with [`coroutine_local!`](crate::coroutine_local).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// goro::coroutine_local! {
+///     static DEPTH: Cell<u32> = const { Cell::new(0) };
+/// }
+///
+/// fn nested(n: u32) -> u32 {
+///     DEPTH.with(|d| d.set(d.get() + 1));
+///     if n > 0 { nested(n - 1) } else { DEPTH.with(Cell::get) }
+/// }
+/// assert_eq!(goro::go!(|| nested(4)).join().unwrap(), 5);
+/// assert_eq!(goro::go!(|| nested(1)).join().unwrap(), 2); // a fresh coroutine, fresh value
+/// ```
 pub struct LocalKey<T: 'static> {
     /// The value of a plain thread.
     thread: &'static std::thread::LocalKey<T>,
@@ -88,6 +105,26 @@ pub struct LocalKey<T: 'static> {
 /// That happens while a coroutine's (or thread's) locals are being dropped, for a local
 /// already dropped or never created, and in a coroutine that goro did not start (one
 /// spawned with goro-sched directly).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+///
+/// struct Reporter;
+/// impl Drop for Reporter {
+///     fn drop(&mut self) {
+///         // Runs as the coroutine's locals are dropped: its own local is gone.
+///         assert!(SLOT.try_with(|_| ()).is_err()); // an AccessError
+///     }
+/// }
+///
+/// goro::coroutine_local! {
+///     static SLOT: RefCell<Option<Reporter>> = const { RefCell::new(None) };
+/// }
+///
+/// goro::go!(|| SLOT.with(|s| *s.borrow_mut() = Some(Reporter))).join().unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccessError;

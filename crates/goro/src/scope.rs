@@ -62,6 +62,22 @@ impl ScopeData {
 /// A scope to spawn coroutines that may borrow from outside it: see [`scope`].
 ///
 /// `'env` is the lifetime of what the children may borrow; `'scope` is the scope itself.
+/// Children get `&Scope` too, so they can spawn siblings.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let count = AtomicU32::new(0);
+/// goro::scope(|s| {
+///     s.spawn(|| {
+///         count.fetch_add(1, Ordering::Relaxed);
+///         s.spawn(|| count.fetch_add(1, Ordering::Relaxed)); // a sibling
+///     });
+/// });
+/// assert_eq!(count.into_inner(), 2);
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     data: Arc<ScopeData>,
     /// Invariant in both lifetimes, as `std::thread::Scope`: a child's closure may not
@@ -327,6 +343,17 @@ impl<T> Packet<T> {
 ///
 /// Dropping it does not detach the coroutine: the scope still waits for it, and if it
 /// panicked, `scope` re-raises the panic.
+///
+/// # Examples
+///
+/// ```
+/// let words = ["scoped", "coroutines"];
+/// let lens = goro::scope(|s| {
+///     let handles: Vec<_> = words.iter().map(|w| s.spawn(move || w.len())).collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+/// });
+/// assert_eq!(lens, [6, 10]);
+/// ```
 pub struct ScopedJoinHandle<'scope, T> {
     /// The coroutine's own handle; `None` once joined.
     handle: Option<JoinHandle<()>>,

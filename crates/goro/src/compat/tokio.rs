@@ -75,7 +75,8 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// Calls to `run` already under way keep the runtime they started with.
 ///
 /// The runtime must drive its I/O and timers by itself: a multi-threaded runtime, or a
-/// current-thread runtime that some thread keeps inside its `block_on`.
+/// current-thread runtime that some thread keeps inside its `block_on`. Keep it alive
+/// while coroutines use it: once it shuts down, tokio's futures on it fail or panic.
 ///
 /// # Examples
 ///

@@ -41,6 +41,17 @@ pub use group::Group;
 
 /// Why a context ended: what [`Context::err`] returns, as Go's `context.Canceled` and
 /// `context.DeadlineExceeded`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use goro::context::{Context, Error};
+///
+/// let (ctx, _cancel) = Context::background().with_timeout(Duration::ZERO);
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+/// assert_eq!(ctx.err().unwrap().to_string(), "context deadline exceeded");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Error {
     /// Its [`Cancel`] was called or dropped, or an ancestor's was.
