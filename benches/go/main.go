@@ -42,6 +42,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -271,8 +273,10 @@ func serve(what string) {
 			d = mutex(iters * batch)
 		case "echo":
 			d = echo(iters * batch)
+		case "lateness":
+			d = lateness()
 		default:
-			panic("serve spawn|yield|pingpong|ring|mpmc|mutex|echo")
+			panic("serve spawn|yield|pingpong|ring|mpmc|mutex|echo|lateness")
 		}
 		fmt.Println(d.Nanoseconds())
 	}
@@ -297,7 +301,7 @@ func oneShot(what string, n int) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex|echo | spawn N | yield N | rss N")
+		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex|echo|lateness | spawn N | yield N | rss N")
 		os.Exit(2)
 	}
 	if os.Args[1] == "serve" {
@@ -380,4 +384,50 @@ func echo(trips int) time.Duration {
 	clients.Wait()
 	servers.Wait()
 	return time.Since(start)
+}
+
+// lateness: 200 goroutines sleep 1 ms in a loop; after 50 ms, 4 goroutines each make
+// one blocking system call of 300 ms (nanosleep, which Go's scheduler cannot park:
+// sysmon hands the blocked thread's P to another thread); 50 ms after they return, the
+// sleepers stop. Returns the worst lateness (time asleep beyond 1 ms) of any sleeper.
+func lateness() time.Duration {
+	const sleepers, blockers = 200, 4
+	var stop int32
+	var worst int64
+	var wg sync.WaitGroup
+	for i := 0; i < sleepers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine int64
+			for atomic.LoadInt32(&stop) == 0 {
+				t := time.Now()
+				time.Sleep(time.Millisecond)
+				if late := int64(time.Since(t) - time.Millisecond); late > mine {
+					mine = late
+				}
+			}
+			for {
+				old := atomic.LoadInt64(&worst)
+				if mine <= old || atomic.CompareAndSwapInt64(&worst, old, mine) {
+					break
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	var bl sync.WaitGroup
+	for i := 0; i < blockers; i++ {
+		bl.Add(1)
+		go func() {
+			defer bl.Done()
+			ts := syscall.Timespec{Sec: 0, Nsec: 300e6}
+			syscall.Nanosleep(&ts, nil)
+		}()
+	}
+	bl.Wait()
+	time.Sleep(50 * time.Millisecond)
+	atomic.StoreInt32(&stop, 1)
+	wg.Wait()
+	return time.Duration(worst)
 }

@@ -65,6 +65,28 @@
 //! the project's docs/CAVEATS.md for what a coroutine must not do (block its thread in a
 //! long syscall without [`blocking`], overflow its stack).
 //!
+//! # Blocking calls in plain Rust
+//!
+//! With the `hook` feature (on by default; Linux with glibc), libc's blocking calls made
+//! inside a coroutine park the coroutine instead of its worker thread: std's sockets and
+//! pipes, `std::thread::sleep`, name lookups, and the same calls from sync client crates
+//! and C libraries. On plain threads they behave as ever, and the user's blocking flags
+//! and socket timeouts are kept. `default-features = false` turns the hooks off. The
+//! project's docs/CAVEATS.md §7 says what is hooked and what is not (`std::sync::Mutex`
+//! waits, raw system calls, regular files).
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let start = Instant::now();
+//! let sleepers: Vec<_> = (0..1000)
+//!     .map(|_| goro::go!(|| std::thread::sleep(Duration::from_millis(50))))
+//!     .collect();
+//! sleepers.into_iter().for_each(|s| s.join().unwrap());
+//! # #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+//! assert!(start.elapsed() < Duration::from_secs(5)); // they slept side by side
+//! ```
+//!
 //! # Configuration
 //!
 //! The runtime starts on first use with one worker per CPU, or `GORO_WORKERS` (Go's
@@ -78,6 +100,13 @@ pub mod compat;
 pub mod context;
 #[cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
 mod hook;
+/// Without the hooks, goro's own I/O needs no stepping aside.
+#[cfg(not(all(feature = "hook", target_os = "linux", target_env = "gnu")))]
+mod hook {
+    pub(crate) fn own_io<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
 pub mod io;
 mod local;
 mod loom;

@@ -176,8 +176,12 @@ fn redis_set_get(url: &str) {
     }
     running.store(false, Ordering::Release);
     let worst = sleeper.join().unwrap();
-    // Generous for a loaded machine; a worker blocked in a read would stall forever.
-    assert!(worst < Duration::from_millis(250), "worst gap {worst:?}");
+    eprintln!("the sleeper's worst gap: {worst:?}");
+    // A worker blocked in a read would stall forever (the watchdog fails that). The
+    // sleeper also waits its turn behind the 500 clients when all of them are runnable
+    // at once (a few hundred ms in a debug build on a loaded machine): the bound is
+    // generous for that.
+    assert!(worst < Duration::from_secs(2), "worst gap {worst:?}");
 }
 
 #[test]

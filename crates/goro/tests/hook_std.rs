@@ -335,6 +335,22 @@ fn poll_parks_for_one_descriptor_and_for_several() {
 }
 
 #[test]
+fn regular_files_read_and_write_as_ever() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "regular files");
+    let path = std::env::temp_dir().join(format!("goro-hook-{}.txt", std::process::id()));
+    let p = path.clone();
+    let back = goro::go!(move || {
+        std::fs::write(&p, "a regular file".repeat(1000)).unwrap();
+        std::fs::read_to_string(&p).unwrap()
+    })
+    .join()
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(back, "a regular file".repeat(1000));
+}
+
+#[test]
 fn name_lookup_runs_on_the_pool() {
     let _one = one_worker();
     let _dog = Watchdog::new(20, "getaddrinfo");

@@ -29,8 +29,10 @@ pub(super) enum Kind {
     /// A regular file, block device or directory: always "ready" to epoll, blocks on
     /// the disk. The hooks leave these to libc.
     Disk,
+    /// A socket: `MSG_DONTWAIT` makes any call non-blocking.
+    Socket,
     /// A pipe, FIFO, character device (a terminal), eventfd and the like: readiness
-    /// makes sense.
+    /// makes sense; `RWF_NOWAIT` makes a call non-blocking where the kernel supports it.
     Stream,
 }
 
@@ -48,6 +50,7 @@ pub(super) fn kind(fd: c_int) -> Option<Kind> {
     let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
     Some(match mode {
         libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => Kind::Disk,
+        libc::S_IFSOCK => Kind::Socket,
         _ => Kind::Stream,
     })
 }

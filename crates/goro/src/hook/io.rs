@@ -26,30 +26,46 @@ const DONTWAIT: c_int = libc::MSG_DONTWAIT;
 // ---------------------------------------------------------------------------------
 // read / readv / write / writev: any descriptor.
 
-/// The non-socket half of `read`/`readv`/`write`/`writev`: `nowait(done)` is the call
-/// with `RWF_NOWAIT`, `plain()` libc's own call.
-fn not_a_socket(
+/// `read`/`readv`/`write`/`writev` in a coroutine, on any kind of descriptor (one
+/// `fstat` tells which): `sock(done)` is the call as a socket call with `MSG_DONTWAIT`,
+/// `nowait(done)` as `preadv2`/`pwritev2` with `RWF_NOWAIT`, `plain()` libc's own call.
+fn any_fd(
     fd: c_int,
     interest: Interest,
     want: Want,
-    saved: c_int,
+    mut sock: impl FnMut(usize) -> isize,
     mut nowait: impl FnMut(usize) -> isize,
     plain: impl FnOnce() -> isize,
 ) -> isize {
-    set_errno(saved);
-    if nonblocking(fd) != Some(false) || fd::kind(fd) != Some(Kind::Stream) {
-        return plain();
+    let saved = errno();
+    match fd::kind(fd) {
+        Some(Kind::Socket) => {
+            let timeout = match interest {
+                Interest::Readable => Timeout::Recv,
+                Interest::Writable => Timeout::Send,
+            };
+            let first = sock(0);
+            park_io(fd, interest, timeout, want, saved, first, sock)
+        }
+        Some(Kind::Stream) => {
+            let first = nowait(0);
+            if first < 0 && errno() == libc::EOPNOTSUPP {
+                // No per-call non-blocking form for this file (a terminal): unless the
+                // user made it non-blocking, wait until it is ready, then make the
+                // ordinary call, which then does not block (unless another reader or
+                // writer got there first).
+                set_errno(saved);
+                if nonblocking(fd) == Some(false) {
+                    let _ = fd::wait(fd, interest, None);
+                }
+                return plain();
+            }
+            park_io(fd, interest, Timeout::None, want, saved, first, nowait)
+        }
+        // A regular file, a block device (see docs/CAVEATS.md §7), or `fstat` failed
+        // (libc's call reports the same error).
+        Some(Kind::Disk) | None => plain(),
     }
-    let first = nowait(0);
-    if first < 0 && errno() == libc::EOPNOTSUPP {
-        // No per-call non-blocking form for this file (a terminal): wait until it is
-        // ready, then make the ordinary call, which then does not block (unless another
-        // reader or writer got there first).
-        set_errno(saved);
-        let _ = fd::wait(fd, interest, None);
-        return plain();
-    }
-    park_io(fd, interest, Timeout::None, want, saved, first, nowait)
 }
 
 /// A `preadv2`/`pwritev2` at the current file position (offset -1) with `RWF_NOWAIT`.
@@ -80,36 +96,22 @@ fn msg_of(iov: &[libc::iovec]) -> libc::msghdr {
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
-    // Safety note for every unsafe block below: the caller's arguments, passed
-    // on as libc's `read` takes them; `recv` and `preadv2` read the same buffer.
+    // Safety note for every unsafe block below: the caller's arguments, valid as libc's
+    // `read` requires, passed on to calls that read into the same buffer.
     if !active() {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::read(fd, buf, len) };
-    }
-    let saved = errno();
-    // SAFETY: the caller's arguments (see the note at the top).
-    let first = unsafe { real::recv(fd, buf, len, DONTWAIT) };
-    if first >= 0 || errno() != libc::ENOTSOCK {
-        return park_io(
-            fd,
-            Interest::Readable,
-            Timeout::Recv,
-            Want::Any,
-            saved,
-            first,
-            // SAFETY: the caller's arguments (see the note at the top).
-            |_| unsafe { real::recv(fd, buf, len, DONTWAIT) },
-        );
     }
     let iov = [libc::iovec {
         iov_base: buf,
         iov_len: len,
     }];
-    not_a_socket(
+    any_fd(
         fd,
         Interest::Readable,
         Want::Any,
-        saved,
+        // SAFETY: the caller's arguments (see the note at the top).
+        |_| unsafe { real::recv(fd, buf, len, DONTWAIT) },
         // SAFETY: the caller's arguments (see the note at the top).
         |_| unsafe { rw_nowait(fd, &iov, false) },
         // SAFETY: the caller's arguments (see the note at the top).
@@ -119,35 +121,21 @@ unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isi
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
-    // Safety note for every unsafe block below: the caller's arguments, valid as
-    // libc's `readv` requires, passed on to calls that read into the same buffers.
+    // Safety note for every unsafe block below: the caller's arguments, valid as libc's
+    // `readv` requires, passed on to calls that read into the same buffers.
     if !active() {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::readv(fd, iov, cnt) };
     }
-    let saved = errno();
     // SAFETY: the caller's arguments (see the note at the top).
     let bufs = unsafe { iov_slice(iov, cnt) };
     let mut msg = msg_of(bufs);
-    // SAFETY: the caller's arguments (see the note at the top).
-    let first = unsafe { real::recvmsg(fd, &raw mut msg, DONTWAIT) };
-    if first >= 0 || errno() != libc::ENOTSOCK {
-        return park_io(
-            fd,
-            Interest::Readable,
-            Timeout::Recv,
-            Want::Any,
-            saved,
-            first,
-            // SAFETY: the caller's arguments (see the note at the top).
-            |_| unsafe { real::recvmsg(fd, &raw mut msg, DONTWAIT) },
-        );
-    }
-    not_a_socket(
+    any_fd(
         fd,
         Interest::Readable,
         Want::Any,
-        saved,
+        // SAFETY: the caller's arguments (see the note at the top).
+        |_| unsafe { real::recvmsg(fd, &raw mut msg, DONTWAIT) },
         // SAFETY: the caller's arguments (see the note at the top).
         |_| unsafe { rw_nowait(fd, bufs, false) },
         // SAFETY: the caller's arguments (see the note at the top).
@@ -157,38 +145,23 @@ unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
-    // Safety note for every unsafe block below: the caller's arguments, valid as
-    // libc's `write` requires; `done <= len`, so `buf + done` stays in the buffer.
+    // Safety note for every unsafe block below: the caller's arguments, valid as libc's
+    // `write` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::write(fd, buf, len) };
     }
-    let saved = errno();
     // SAFETY: the caller's arguments (see the note at the top).
-    let send = |done: usize| unsafe {
-        real::send(fd, buf.cast::<u8>().add(done).cast(), len - done, DONTWAIT)
-    };
-    let first = send(0);
-    if first >= 0 || errno() != libc::ENOTSOCK {
-        return park_io(
-            fd,
-            Interest::Writable,
-            Timeout::Send,
-            Want::All(len),
-            saved,
-            first,
-            send,
-        );
-    }
-    not_a_socket(
+    let rest = |done: usize| unsafe { buf.cast::<u8>().add(done) };
+    any_fd(
         fd,
         Interest::Writable,
         Want::All(len),
-        saved,
+        // SAFETY: the caller's arguments (see the note at the top).
+        |done| unsafe { real::send(fd, rest(done).cast(), len - done, DONTWAIT) },
         |done| {
             let iov = [libc::iovec {
-                // SAFETY: the caller's arguments (see the note at the top).
-                iov_base: unsafe { buf.cast::<u8>().add(done) }.cast_mut().cast(),
+                iov_base: rest(done).cast_mut().cast(),
                 iov_len: len - done,
             }];
             // SAFETY: the caller's arguments (see the note at the top).
@@ -201,48 +174,31 @@ unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> 
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
-    // Safety note for every unsafe block below: the caller's arguments, valid as
-    // libc's `writev` requires; `advance` only shortens the caller's buffers.
+    // Safety note for every unsafe block below: the caller's arguments, valid as libc's
+    // `writev` requires; `advance` only shortens the caller's buffers.
     if !active() {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::writev(fd, iov, cnt) };
     }
-    let saved = errno();
     // SAFETY: the caller's arguments (see the note at the top).
     let bufs = unsafe { iov_slice(iov, cnt) };
     let len = iov_len(bufs);
-    let send = |done: usize| {
-        let rest = advance(bufs, done);
-        let msg = msg_of(if done == 0 { bufs } else { &rest });
-        // SAFETY: the caller's arguments (see the note at the top).
-        unsafe { real::sendmsg(fd, &raw const msg, DONTWAIT) }
-    };
-    let first = send(0);
-    if first >= 0 || errno() != libc::ENOTSOCK {
-        return park_io(
-            fd,
-            Interest::Writable,
-            Timeout::Send,
-            Want::All(len),
-            saved,
-            first,
-            send,
-        );
-    }
-    not_a_socket(
+    any_fd(
         fd,
         Interest::Writable,
         Want::All(len),
-        saved,
+        |done| {
+            let rest = advance(bufs, done);
+            let msg = msg_of(if done == 0 { bufs } else { &rest });
+            // SAFETY: the caller's arguments (see the note at the top).
+            unsafe { real::sendmsg(fd, &raw const msg, DONTWAIT) }
+        },
         // SAFETY: the caller's arguments (see the note at the top).
         |done| unsafe { rw_nowait(fd, &advance(bufs, done), true) },
         // SAFETY: the caller's arguments (see the note at the top).
         || unsafe { real::writev(fd, iov, cnt) },
     )
 }
-
-// ---------------------------------------------------------------------------------
-// The socket calls.
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {

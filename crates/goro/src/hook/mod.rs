@@ -53,13 +53,40 @@ mod fd;
 mod io;
 mod sleep;
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_int, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Whether the hooks act: the caller is a coroutine of goro's scheduler.
+/// Whether the hooks act: the caller is a coroutine of goro's scheduler, and not inside
+/// goro's own I/O ([`own_io`]).
 #[inline]
 fn active() -> bool {
-    goro_sched::in_coroutine()
+    goro_sched::in_coroutine() && !OWN_IO.with(Cell::get)
+}
+
+thread_local! {
+    /// Set while goro's own socket operations (`goro::net`) make their system calls.
+    static OWN_IO: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, one non-blocking attempt of goro's own I/O (a `goro::net` read, write,
+/// accept or connect on a descriptor goro keeps in non-blocking mode), with the hooks
+/// out of the way: goro waits on its poller itself, so a hook's extra question
+/// (`fcntl`: did the user ask for non-blocking?) would be one wasted system call per
+/// `EAGAIN`.
+///
+/// `f` must not park: the flag is per thread, and a coroutine that moved to another
+/// thread would clear the wrong one.
+pub(crate) fn own_io<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OWN_IO.with(|o| o.set(false));
+        }
+    }
+    OWN_IO.with(|o| o.set(true));
+    let _reset = Reset; // also on unwinding
+    f()
 }
 
 /// The calling thread's `errno`.

@@ -145,11 +145,12 @@ impl<T: AsFd> Socket<T> {
         deadline: Option<Instant>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io.io(interest, deadline, op)
+        self.io.io(interest, deadline, own_io(op))
     }
 
     #[track_caller]
-    fn run<R>(&self, interest: Interest, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+    fn run<R>(&self, interest: Interest, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        let mut op = own_io(op);
         if self.is_nonblocking() {
             return op(self.get());
         }
@@ -161,8 +162,9 @@ impl<T: AsFd> Socket<T> {
         &self,
         interest: Interest,
         len: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
+        op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        let mut op = own_io(op);
         if self.is_nonblocking() {
             return op(self.get());
         }
@@ -312,3 +314,10 @@ macro_rules! conversions {
 }
 
 pub(crate) use conversions;
+
+/// `op` with libc's hooks out of the way while it runs (see `crate::hook::own_io`):
+/// every operation a `Socket` runs is one non-blocking system call on goro's own
+/// non-blocking descriptor.
+fn own_io<T, R>(mut op: impl FnMut(&T) -> io::Result<R>) -> impl FnMut(&T) -> io::Result<R> {
+    move |t| crate::hook::own_io(|| op(t))
+}

@@ -707,7 +707,8 @@ fn connect(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream
     )?;
     let socket = Socket::new(std::net::TcpStream::from(fd), Options::default());
     let target = SockaddrStorage::from(*addr);
-    match nix::sys::socket::connect(socket.get().as_raw_fd(), &target) {
+    let fd = socket.get().as_raw_fd();
+    match crate::hook::own_io(|| nix::sys::socket::connect(fd, &target)) {
         Ok(()) => {}
         // EINTR: the connection goes on in the background, as with EINPROGRESS.
         Err(Errno::EINPROGRESS | Errno::EINTR) => {

@@ -129,7 +129,8 @@ fn connect(
         None,
     )?;
     let socket = wrap(std_unix::UnixStream::from(fd));
-    match nix::sys::socket::connect(socket.get().as_raw_fd(), &addr) {
+    let fd = socket.get().as_raw_fd();
+    match crate::hook::own_io(|| nix::sys::socket::connect(fd, &addr)) {
         Ok(()) => Ok(UnixStream(socket)),
         Err(Errno::EINPROGRESS | Errno::EINTR) => {
             socket.run_until(Interest::Writable, None, connected)?;
