@@ -721,7 +721,7 @@ impl<'a, T> Select<'a, T> {
     /// # Panics
     ///
     /// If there are no cases: it would wait forever.
-#[track_caller]
+    #[track_caller]
     pub fn ready(&mut self) -> usize {
         assert!(
             !self.cases.is_empty(),
@@ -737,7 +737,7 @@ impl<'a, T> Select<'a, T> {
     }
 
     /// As [`ready`](Select::ready), waiting at most `timeout`.
-#[track_caller]
+    #[track_caller]
     pub fn ready_timeout(&mut self, timeout: Duration) -> Option<usize> {
         self.ready_or(Otherwise::Timeout(timeout))
     }
@@ -750,7 +750,7 @@ impl<'a, T> Select<'a, T> {
         }
     }
 
-#[track_caller]
+    #[track_caller]
     fn ready_or(&mut self, otherwise: Otherwise) -> Option<usize> {
         let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
         ready(&cases, &self.order(), otherwise)
@@ -762,12 +762,12 @@ impl<'a, T> Select<'a, T> {
     }
 
     /// Waits at most `timeout` for a case to complete.
-#[track_caller]
+    #[track_caller]
     pub fn select_timeout(self, timeout: Duration) -> Option<(usize, Selected<T>)> {
         self.run(Otherwise::Timeout(timeout))
     }
 
-#[track_caller]
+    #[track_caller]
     fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
         let index = {
             let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
