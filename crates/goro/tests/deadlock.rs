@@ -41,12 +41,12 @@ const CASES: &[Case] = &[
     ),
     ("a_coroutine_sleeping_2s", sleeper, ""),
     (
-        "a_socket_a_plain_thread_connects_to_after_1s",
+        "a_socket_a_plain_thread_connects_to_after_3s",
         socket_later,
         "",
     ),
-    ("a_plain_thread_sends_after_1s", thread_sends_later, ""),
-    ("a_blocking_job_running_1s", blocking_job, ""),
+    ("a_plain_thread_sends_after_3s", thread_sends_later, ""),
+    ("a_blocking_job_running_3s", blocking_job, ""),
 ];
 
 fn main() {
@@ -198,31 +198,32 @@ fn sleeper() {
         .unwrap();
 }
 
-/// A coroutine waits on a socket; a plain thread connects after 1 s.
+/// A coroutine waits on a socket; a plain thread connects after 3 s (longer than the
+/// detector's one second, so the case fails if the socket wait is not counted).
 fn socket_later() {
     let listener = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let h = goro::go!(move || listener.accept().map(|_| ()));
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(3));
         std::net::TcpStream::connect(addr).unwrap();
     });
     h.join().unwrap().unwrap();
 }
 
-/// Main waits on a channel; a plain thread sends after 1 s.
+/// Main waits on a channel; a plain thread sends after 3 s.
 fn thread_sends_later() {
     let (tx, rx) = goro::chan::bounded::<u32>(0);
     goro::go!(|| ()).join().unwrap(); // the runtime runs
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(3));
         tx.send(7).unwrap();
     });
     assert_eq!(rx.recv(), Ok(7));
 }
 
 fn blocking_job() {
-    goro::go!(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(1))))
+    goro::go!(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(3))))
         .join()
         .unwrap();
 }
