@@ -1,4 +1,4 @@
-//! The deadlock report and the dump on a signal, each program in a child process of
+//! The deadlock report, the dump on a signal and schedtrace, each program in a child process of
 //! this binary, under GORO_WORKERS=1 and 2.
 //!
 //! `harness = false`: the deadlock rule needs the child's main thread to be the one
@@ -54,6 +54,9 @@ fn main() {
         if case == "signal" {
             return signal_child();
         }
+        if case == "schedtrace" {
+            return sleeper();
+        }
         let (_, program, _) = CASES.iter().find(|c| c.0 == case).expect("a known case");
         program();
         return;
@@ -83,6 +86,16 @@ fn main() {
             );
             if let Err(why) = result {
                 failures.push(format!("{name} (GORO_WORKERS={workers}): {why}"));
+            }
+        }
+        if wanted("schedtrace") {
+            let result = check_schedtrace(workers);
+            println!(
+                "test schedtrace_prints_lines (GORO_WORKERS={workers}) ... {}",
+                if result.is_ok() { "ok" } else { "FAILED" }
+            );
+            if let Err(why) = result {
+                failures.push(format!("schedtrace (GORO_WORKERS={workers}): {why}"));
             }
         }
         if wanted("signal") {
@@ -311,4 +324,46 @@ fn check_signal(workers: &str) -> Result<(), String> {
         Some(0) => Ok(()),
         code => Err(format!("exit {code:?}; stderr: {seen}")),
     }
+}
+
+/// `GORO_SCHEDTRACE=100` on a program that sleeps 2 s: a line every 100 ms.
+fn check_schedtrace(workers: &str) -> Result<(), String> {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .env(CASE_ENV, "schedtrace")
+        .env("GORO_WORKERS", workers)
+        .env("GORO_SCHEDTRACE", "100")
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("goro: SCHED "))
+        .collect();
+    let expected = format!("workers={workers} ");
+    if !output.status.success() || lines.len() < 5 {
+        return Err(format!(
+            "{:?}, {} lines: {stderr}",
+            output.status,
+            lines.len()
+        ));
+    }
+    for field in [
+        expected.as_str(),
+        "busy=",
+        "idle=",
+        "spinning=",
+        "runqueue=",
+        "live=",
+        "parked=",
+        "timers=",
+        "steals=",
+        "polls=",
+        "stack_reserved=",
+    ] {
+        if !lines[lines.len() / 2].contains(field) {
+            return Err(format!("no {field:?} in {}", lines[lines.len() / 2]));
+        }
+    }
+    Ok(())
 }
