@@ -1,5 +1,5 @@
-//! The deadlock report, the dump on a signal and schedtrace, each program in a child process of
-//! this binary, under GORO_WORKERS=1 and 2.
+//! The deadlock report, the dump on a signal and schedtrace, each program in a child
+//! process of this binary, under GORO_WORKERS=1 and 2.
 //!
 //! `harness = false`: the deadlock rule needs the child's main thread to be the one
 //! blocked in goro, and libtest runs each test on a thread of its own while its main
