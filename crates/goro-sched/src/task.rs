@@ -413,7 +413,7 @@ impl Drop for Task {
         }
         let result = self
             .join
-            .lock()
+            .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .result
             .take();

@@ -260,7 +260,8 @@ fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 /// Runs `f` with the task the calling coroutine belongs to, if any.
 pub(crate) fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     with_local(|local| {
-        // SAFETY: `current` is non-null only while `run` holds an Arc to the task.
+        // SAFETY: `current` is non-null only while a `CurrentTask` guard lives, which
+        // borrows the task's Arc, so the task is alive (unwinding included).
         unsafe { local.current.get().as_ref() }.map(f)
     })
     .flatten()
@@ -272,8 +273,9 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
         if ptr.is_null() {
             return None;
         }
-        // SAFETY: `current` is `Arc::as_ptr` of a task that `run` keeps alive while it
-        // is current; taking another strong reference is then sound.
+        // SAFETY: `current` is `Arc::as_ptr` of a task that the `CurrentTask` guard
+        // (which borrows that Arc) keeps alive while it is current; taking another
+        // strong reference is then sound.
         unsafe {
             Arc::increment_strong_count(ptr);
             Some(Arc::from_raw(ptr))
@@ -715,6 +717,27 @@ impl Shared {
     }
 }
 
+/// Makes a task the worker's current one (`Local::current`) while it is resumed, and
+/// clears it when dropped, unwinding included. It borrows the task's `Arc`, so the task
+/// outlives every moment it is current.
+struct CurrentTask<'a>(
+    &'a Cell<*const Task>,
+    std::marker::PhantomData<&'a Arc<Task>>,
+);
+
+impl<'a> CurrentTask<'a> {
+    fn enter(current: &'a Cell<*const Task>, task: &'a Arc<Task>) -> CurrentTask<'a> {
+        current.set(Arc::as_ptr(task));
+        CurrentTask(current, std::marker::PhantomData)
+    }
+}
+
+impl Drop for CurrentTask<'_> {
+    fn drop(&mut self) {
+        self.0.set(ptr::null());
+    }
+}
+
 /// Points `LOCAL` at a worker's `Local` for as long as it lives, and clears it when
 /// dropped: on every way out of `worker_main`, unwinding included, so `with_local`
 /// never follows the pointer into a frame that is gone.
@@ -794,7 +817,7 @@ impl Local {
         let Body::Running(coroutine) = body else {
             unreachable!("a queued task is pending or running");
         };
-        self.current.set(Arc::as_ptr(&task));
+        let current = CurrentTask::enter(&self.current, &task);
         shared
             .resumed
             .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
@@ -802,7 +825,7 @@ impl Local {
         shared.tick.store(tick + 1, Ordering::Relaxed);
         let result = coroutine.resume();
         shared.tick.store(tick + 2, Ordering::Relaxed);
-        self.current.set(ptr::null());
+        drop(current);
         match result {
             Ok(Resumed::Suspended(Reason::Yield)) => {
                 if task.pinned {
