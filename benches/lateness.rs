@@ -15,6 +15,9 @@
 //! - `goro_nohook`: goro's default mode where the call is not hooked: the same sleep as
 //!   a raw `nanosleep` system call (what `std::thread::sleep` is with
 //!   `default-features = false`, or what a raw-syscall user does).
+//! - `goro_baseline`: goro's default mode where the 4 coroutines call `goro::sleep`
+//!   (300 ms) instead: the lateness of the sleepers over the same window with nothing
+//!   blocking, which on a loaded machine is not zero.
 //! - `goro_migration`: the raw call with `unsafe { allow_migration() }`.
 //! - `go`: `syscall.Nanosleep` (benches/go/main.go), GOMAXPROCS=2: Go's sysmon hands
 //!   the blocked thread's P to another thread.
@@ -42,8 +45,9 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// Fresh processes per contestant.
 const RUNS: usize = 7;
 
-const CONTESTANTS: [&str; 6] = [
+const CONTESTANTS: [&str; 7] = [
     "goro_hook",
+    "goro_baseline",
     "goro_nohook",
     "goro_migration",
     "go",
@@ -147,7 +151,7 @@ impl Shared {
 
 fn child(peer: &str) {
     match peer {
-        "goro_hook" | "goro_nohook" | "goro_migration" => {
+        "goro_hook" | "goro_baseline" | "goro_nohook" | "goro_migration" => {
             let mode = if peer == "goro_migration" {
                 "goro_migration"
             } else {
@@ -156,10 +160,10 @@ fn child(peer: &str) {
             // SAFETY: (allow_migration) the coroutines of this process hold no
             // thread-local reference and no `!Send` value across a blocking call.
             unsafe { common::init_goro(mode, WORKERS) };
-            let block: fn() = if peer == "goro_hook" {
-                || thread::sleep(BLOCK)
-            } else {
-                raw_block
+            let block: fn() = match peer {
+                "goro_hook" => || thread::sleep(BLOCK),
+                "goro_baseline" => || goro::sleep(BLOCK),
+                _ => raw_block,
             };
             common::serve(|_, _| {
                 let shared = Shared::default();

@@ -297,3 +297,28 @@ pub(super) unsafe fn iov_slice<'a>(iov: *const libc::iovec, cnt: c_int) -> &'a [
     // SAFETY: the caller's contract above.
     unsafe { std::slice::from_raw_parts(iov, cnt as usize) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{advance, iov_len};
+
+    fn iov(buf: &mut [u8]) -> libc::iovec {
+        libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        }
+    }
+
+    #[test]
+    fn advance_skips_whole_and_partial_buffers() {
+        let (mut a, mut b, mut c) = ([0u8; 3], [0u8; 0], [0u8; 5]);
+        let bufs = [iov(&mut a), iov(&mut b), iov(&mut c)];
+        assert_eq!(iov_len(&bufs), 8);
+        assert_eq!(advance(&bufs, 0).len(), 2); // the empty one is dropped
+        let rest = advance(&bufs, 4);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].iov_len, 4);
+        assert_eq!(rest[0].iov_base, c.as_mut_ptr().wrapping_add(1).cast());
+        assert!(advance(&bufs, 8).is_empty());
+    }
+}

@@ -32,7 +32,13 @@
 //! and `ioctl(FIONBIO)` need no hooks: the kernel's flag *is* what the user set. A
 //! descriptor the user made non-blocking keeps its meaning: the hooks see `O_NONBLOCK`
 //! and return `EAGAIN` as libc would. The one exception is a blocking `connect`, which
-//! has no per-call form: see fd.rs.
+//! has no per-call form: see io.rs. (Not hooking `fcntl`, `ioctl` and `open` also spares
+//! goro from defining C-variadic functions, which stable Rust cannot; declaring them with
+//! a fixed third argument happens to match the x86_64 SysV ABI for integer and pointer
+//! arguments, but no more than that.)
+//!
+//! goro's own sockets (`goro::net`) are non-blocking and wait on the poller themselves:
+//! their system calls step around the hooks ([`own_io`]).
 //!
 //! goro keeps no table of descriptor numbers either (a number can be closed and reused
 //! behind its back): each wait registers a duplicate of the descriptor for its length
