@@ -266,6 +266,7 @@ impl<T: AsFd> Registered<T> {
 
     /// The loop behind `io` and `io_stream`: `exhausted` says whether a result left the
     /// direction without readiness (step "skip" below).
+    #[track_caller]
     fn run<R>(
         &self,
         interest: Interest,

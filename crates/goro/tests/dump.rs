@@ -210,6 +210,18 @@ fn each_kind_of_wait_shows_its_reason_and_both_sites() {
     }));
     cases.push(("io", spawned, 0, WaitReason::Io));
 
+    let server = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let (mut conn, _) = server.accept().unwrap();
+    let l = lines_tx.clone();
+    let spawned = line!() + 1;
+    handles.push(named("tcp-read", move || {
+        let mut buf = [0u8; 8];
+        l.send(("tcp-read", line!() + 1)).unwrap();
+        let _ = std::io::Read::read(&mut conn, &mut buf);
+    }));
+    cases.push(("tcp-read", spawned, 0, WaitReason::Io));
+
     let (jtx, jrx) = goro::chan::bounded::<()>(0);
     let l = lines_tx.clone();
     let spawned = line!() + 1;
@@ -269,12 +281,8 @@ fn each_kind_of_wait_shows_its_reason_and_both_sites() {
         assert_eq!(wait.reason(), *reason, "{name}:\n{text}");
         assert!(c.spawn_site.file().ends_with("dump.rs"), "{name}: {c:?}");
         assert_eq!(c.spawn_site.line(), *spawned, "{name} spawn site:\n{text}");
-        if *reason != WaitReason::Io {
-            // Sockets' wait sites are goro's own unless the call chain carries the
-            // caller (accept does; see ARCHITECTURE.md).
-            assert!(wait.site().file().ends_with("dump.rs"), "{name}: {c:?}");
-            assert_eq!(wait.site().line(), *waits, "{name} wait site:\n{text}");
-        }
+        assert!(wait.site().file().ends_with("dump.rs"), "{name}: {c:?}");
+        assert_eq!(wait.site().line(), *waits, "{name} wait site:\n{text}");
         assert!(c.id > 0);
         assert!(text.contains(&format!("'{name}'")), "{text}");
     }
@@ -288,6 +296,7 @@ fn each_kind_of_wait_shows_its_reason_and_both_sites() {
         r();
     }
     std::net::TcpStream::connect(addr).unwrap();
+    drop(client);
     drop(jtx);
     btx.send(()).unwrap();
     drop(ftx);
