@@ -46,6 +46,12 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).threads
     }
 
+    /// Whether a job is queued or running.
+    pub(crate) fn busy(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        !state.queue.is_empty() || state.idle < state.threads
+    }
+
     /// Queues `job`, waking an idle thread for it or starting one. Gives the job back
     /// if no thread exists or can be started to run it.
     fn submit(&'static self, job: Job) -> Result<(), Job> {
@@ -127,6 +133,7 @@ struct Done<T> {
 /// # Panics
 ///
 /// Re-raises a panic from `f`.
+#[track_caller]
 pub fn blocking<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -168,11 +175,12 @@ where
         job(); // no pool thread could be started: block this worker instead
     }
     let guard = WaitForJob(&done);
+    let wait = park::Wait::new(park::WaitReason::Blocking);
     let result = loop {
         if let Some(result) = done.result.lock().unwrap_or_else(|e| e.into_inner()).take() {
             break result;
         }
-        park::park();
+        park::park_on(wait);
     };
     std::mem::forget(guard);
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))

@@ -212,6 +212,7 @@ impl<T: AsFd> Registered<T> {
     ///   call would have to wait.
     /// - The error of `epoll_ctl` if the descriptor cannot join the epoll set (it is
     ///   already in it through another `Registered`, say: `EEXIST`).
+    #[track_caller]
     pub fn io<R>(
         &self,
         interest: Interest,
@@ -252,6 +253,7 @@ impl<T: AsFd> Registered<T> {
     /// # Errors
     ///
     /// As [`io`](Registered::io).
+    #[track_caller]
     pub fn io_stream(
         &self,
         interest: Interest,
@@ -264,6 +266,7 @@ impl<T: AsFd> Registered<T> {
 
     /// The loop behind `io` and `io_stream`: `exhausted` says whether a result left the
     /// direction without readiness (step "skip" below).
+    #[track_caller]
     fn run<R>(
         &self,
         interest: Interest,
@@ -350,6 +353,7 @@ impl<T: AsFd> Registered<T> {
     /// - [`io::ErrorKind::TimedOut`] at `deadline`.
     /// - [`io::ErrorKind::Other`] if the descriptor is, or gets, deregistered.
     /// - The error of `epoll_ctl` if the descriptor cannot join the epoll set.
+    #[track_caller]
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         let fd = self.get_ref().as_fd();
         let outcome = if in_coroutine() {
@@ -530,6 +534,7 @@ where
 ///
 /// - [`io::ErrorKind::TimedOut`] at `deadline`.
 /// - The error of `epoll_ctl`, `dup` or `poll(2)`, if one fails.
+#[track_caller]
 pub fn wait_fd(
     fd: BorrowedFd<'_>,
     interest: Interest,

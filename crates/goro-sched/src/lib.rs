@@ -34,10 +34,12 @@
 
 mod blocking;
 mod config;
+mod dump;
 pub mod io;
 mod loom;
 mod park;
 mod poll;
+mod registry;
 mod sysmon;
 mod task;
 mod timer;
@@ -57,7 +59,10 @@ use std::time::{Duration, Instant};
 
 pub use blocking::blocking;
 pub use config::{Config, ConfigError, MAX_WORKERS};
-pub use park::{Unparker, current_unparker, park, park_until};
+pub use dump::{CoroutineDump, CoroutineState, Dump, dump};
+pub use park::{
+    Unparker, Wait, WaitReason, current_unparker, park, park_on, park_until, park_until_on,
+};
 
 use loom::AtomicPtr;
 use task::Task;
@@ -165,6 +170,7 @@ pub struct SpawnOptions {
 ///   stack size is.
 /// - `OutOfMemory` if the kernel's mapping budget for stacks is exhausted; the message
 ///   names `vm.max_map_count`.
+#[track_caller]
 pub fn spawn<F, T>(options: SpawnOptions, f: F) -> std::io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -185,12 +191,16 @@ where
     };
     let pending = task::Pending {
         f: Box::new(move || Box::new(f()) as task::Output),
-        name: options.name,
         stack_size,
         stack,
     };
     let migratable = rt.config.allow_migration && !options.pinned;
-    let task = Task::new(pending, !migratable);
+    let task = Task::new(
+        pending,
+        !migratable,
+        options.name,
+        std::panic::Location::caller(),
+    );
     worker::submit(rt, task.clone());
     Ok(JoinHandle {
         task,
@@ -216,8 +226,10 @@ impl<T: 'static> JoinHandle<T> {
     /// assert!(h.join().is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
-        self.task.join().map(|output| {
+        let wait = Wait::new(WaitReason::Join);
+        self.task.join(wait).map(|output| {
             *output
                 .downcast::<T>()
                 .expect("a coroutine's output has the JoinHandle's type")
@@ -309,10 +321,11 @@ pub fn yield_now() {
 /// ```
 /// goro_sched::sleep(std::time::Duration::from_millis(1)); // a plain thread sleeps
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) {
     let Some(deadline) = Instant::now().checked_add(duration) else {
         loop {
-            park(); // practically forever
+            park_on(Wait::new(WaitReason::Sleep)); // practically forever
         }
     };
     sleep_until(deadline);
@@ -327,9 +340,11 @@ pub fn sleep(duration: Duration) {
 /// goro_sched::sleep_until(deadline);
 /// assert!(std::time::Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
+    let wait = Wait::new(WaitReason::Sleep);
     while Instant::now() < deadline {
-        park_until(deadline);
+        park_until_on(deadline, wait);
     }
 }
 
@@ -433,7 +448,7 @@ pub fn current_worker() -> Option<usize> {
 
 /// A snapshot of the runtime. Counts are read without stopping anything, so they are
 /// approximate while coroutines come and go.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Coroutines spawned and not finished.
@@ -454,6 +469,40 @@ pub struct Stats {
     pub blocking_threads: usize,
     /// File descriptors registered with the poller.
     pub registered_fds: usize,
+    /// Workers looking for work without sleeping.
+    pub spinning: usize,
+    /// Coroutines in the global queue (spawned from plain threads, or woken there).
+    pub injector: usize,
+    /// Each worker's figures, by index (spare workers after the configured ones).
+    pub per_worker: Vec<WorkerStats>,
+}
+
+/// One worker's figures in [`Stats`]. Counters count since the runtime started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// The worker's index (as [`current_worker`] gives it).
+    pub index: usize,
+    /// The worker has a thread (a spare slot may be retired).
+    pub thread: bool,
+    /// Running a coroutine right now.
+    pub busy: bool,
+    /// Asleep for lack of work.
+    pub idle: bool,
+    /// Coroutines in its run queues.
+    pub queued: usize,
+    /// Started, unfinished coroutines that may only run here.
+    pub homed: usize,
+    /// Coroutines spawned by coroutines running here.
+    pub spawned: u64,
+    /// Coroutines that finished here.
+    pub finished: u64,
+    /// Times it resumed a coroutine.
+    pub resumes: u64,
+    /// Times it stole work from another worker.
+    pub steals: u64,
+    /// Its pending timers.
+    pub timers: usize,
 }
 
 /// A snapshot of the runtime, or all zeros if it has not started.

@@ -21,6 +21,7 @@
 //! ```
 
 use std::fmt;
+use std::panic::Location;
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -129,7 +130,9 @@ pub fn current_unparker() -> Unparker {
 }
 
 /// Blocks the calling coroutine (its worker runs others meanwhile) or thread until it
-/// is unparked. May return spuriously.
+/// is unparked. May return spuriously. A dump shows the coroutine as parked on
+/// [`WaitReason::Park`] at the caller's location; goro's own operations use
+/// [`park_on`] to say what they wait for.
 ///
 /// # Examples
 ///
@@ -152,15 +155,40 @@ pub fn current_unparker() -> Unparker {
 /// waiter.join().unwrap();
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn park() {
-    match worker::with_current_task(|task| task.take_permit()) {
+    park_on(Wait::new(WaitReason::Park));
+}
+
+/// [`park`], recording what the caller waits for and where (shown by dumps and the
+/// deadlock report): the one door through which every goro operation parks.
+///
+/// Recording is three plain stores into the coroutine's control block, made only when
+/// the coroutine really suspends (see "Dumps" in ARCHITECTURE.md).
+///
+/// # Examples
+///
+/// ```
+/// use goro_sched::{Wait, WaitReason};
+///
+/// goro_sched::current_unparker().unpark();
+/// goro_sched::park_on(Wait::new(WaitReason::Park)); // returns at once: a permit
+/// ```
+pub fn park_on(wait: Wait) {
+    match worker::with_current_task(|task| {
+        let permit = task.take_permit();
+        if !permit {
+            task.record_wait(wait);
+        }
+        permit
+    }) {
         Some(true) => {}
         Some(false) => {
             // The worker that resumed us finishes the park after we switched away
             // (Task::parked), so an unpark racing with this suspend is never lost.
             let _ = goro_context::suspend(goro_context::Reason::Park);
         }
-        None => thread::park(),
+        None => crate::dump::park_thread(),
     }
 }
 
@@ -176,7 +204,22 @@ pub fn park() {
 ///     goro_sched::park_until(deadline); // nobody unparks us: wakes at the deadline
 /// }
 /// ```
+#[track_caller]
 pub fn park_until(deadline: Instant) {
+    park_until_on(deadline, Wait::new(WaitReason::Park));
+}
+
+/// [`park_until`], recording what the caller waits for, as [`park_on`] does.
+///
+/// # Examples
+///
+/// ```
+/// use goro_sched::{Wait, WaitReason};
+/// use std::time::{Duration, Instant};
+///
+/// goro_sched::park_until_on(Instant::now() + Duration::from_millis(1), Wait::new(WaitReason::Sleep));
+/// ```
+pub fn park_until_on(deadline: Instant, wait: Wait) {
     if worker::with_current_task(|_| ()).is_none() {
         let now = Instant::now();
         if deadline > now {
@@ -185,6 +228,170 @@ pub fn park_until(deadline: Instant) {
         return;
     }
     let timer = worker::add_timer(deadline, current_unparker());
-    park();
+    park_on(wait);
     timer.cancel();
+}
+
+/// What a parked coroutine waits for, as a dump shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitReason {
+    /// A bare [`park`] (code outside goro's own operations).
+    Park = 1,
+    /// A channel receive.
+    ChanRecv,
+    /// A channel send.
+    ChanSend,
+    /// A `select!` over several channel operations.
+    Select,
+    /// `Mutex::lock`.
+    Mutex,
+    /// `RwLock::read`.
+    RwLockRead,
+    /// `RwLock::write`.
+    RwLockWrite,
+    /// `Condvar::wait`.
+    Condvar,
+    /// `WaitGroup::wait`.
+    WaitGroup,
+    /// `Semaphore::acquire`.
+    Semaphore,
+    /// `Barrier::wait`.
+    Barrier,
+    /// `Once`/`OnceLock` while another caller runs the initializer.
+    Once,
+    /// A sleep.
+    Sleep,
+    /// Readiness of a socket or other file descriptor (the poller).
+    Io,
+    /// `JoinHandle::join`.
+    Join,
+    /// A job on the blocking pool.
+    Blocking,
+    /// A future in `block_on`.
+    BlockOn,
+    /// The end of a `scope`, for its coroutines.
+    Scope,
+}
+
+impl WaitReason {
+    const ALL: [WaitReason; 18] = [
+        WaitReason::Park,
+        WaitReason::ChanRecv,
+        WaitReason::ChanSend,
+        WaitReason::Select,
+        WaitReason::Mutex,
+        WaitReason::RwLockRead,
+        WaitReason::RwLockWrite,
+        WaitReason::Condvar,
+        WaitReason::WaitGroup,
+        WaitReason::Semaphore,
+        WaitReason::Barrier,
+        WaitReason::Once,
+        WaitReason::Sleep,
+        WaitReason::Io,
+        WaitReason::Join,
+        WaitReason::Blocking,
+        WaitReason::BlockOn,
+        WaitReason::Scope,
+    ];
+
+    /// The reason as a dump prints it, e.g. `"chan receive"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(goro_sched::WaitReason::ChanRecv.as_str(), "chan receive");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Park => "park",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::Select => "select",
+            WaitReason::Mutex => "mutex",
+            WaitReason::RwLockRead => "rwlock read",
+            WaitReason::RwLockWrite => "rwlock write",
+            WaitReason::Condvar => "condvar",
+            WaitReason::WaitGroup => "waitgroup",
+            WaitReason::Semaphore => "semaphore",
+            WaitReason::Barrier => "barrier",
+            WaitReason::Once => "once",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Io => "I/O readiness",
+            WaitReason::Join => "join",
+            WaitReason::Blocking => "blocking pool",
+            WaitReason::BlockOn => "future (block_on)",
+            WaitReason::Scope => "scope",
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> Option<WaitReason> {
+        WaitReason::ALL
+            .get(usize::from(value).checked_sub(1)?)
+            .copied()
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A wait about to happen: its [`WaitReason`] and the user's call site, taken with
+/// `#[track_caller]`. Built where a goro operation parks and handed to [`park_on`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    reason: WaitReason,
+    site: &'static Location<'static>,
+}
+
+impl Wait {
+    /// A wait for `reason` at the caller's location (its caller's, through functions
+    /// marked `#[track_caller]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = goro_sched::Wait::new(goro_sched::WaitReason::Sleep);
+    /// assert_eq!(wait.site().line(), line!() - 1);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn new(reason: WaitReason) -> Wait {
+        Wait {
+            reason,
+            site: Location::caller(),
+        }
+    }
+
+    pub(crate) fn with_site(reason: WaitReason, site: &'static Location<'static>) -> Wait {
+        Wait { reason, site }
+    }
+
+    /// What is waited for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = goro_sched::Wait::new(goro_sched::WaitReason::Join);
+    /// assert_eq!(wait.reason(), goro_sched::WaitReason::Join);
+    /// ```
+    pub fn reason(&self) -> WaitReason {
+        self.reason
+    }
+
+    /// Where.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wait = goro_sched::Wait::new(goro_sched::WaitReason::Join);
+    /// assert!(wait.site().file().ends_with(".rs"));
+    /// ```
+    pub fn site(&self) -> &'static Location<'static> {
+        self.site
+    }
 }

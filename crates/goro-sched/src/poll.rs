@@ -183,6 +183,13 @@ pub(crate) fn get_or_init() -> io::Result<&'static Poller> {
 
 /// Polls without blocking if the poller is in use and nobody blocks in it. Returns how
 /// many coroutines it woke.
+/// Polls made (`epoll_wait` calls that returned), for schedtrace.
+static POLLS: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn polls() -> u64 {
+    POLLS.load(Ordering::Relaxed)
+}
+
 pub(crate) fn poll_now() -> usize {
     match active() {
         Some(poller) if !poller.is_owned() => poller.poll(Some(Duration::ZERO), false).unwrap_or(0),
@@ -266,6 +273,7 @@ impl Poller {
         };
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.last_poll.store(now, Ordering::Relaxed);
+        POLLS.fetch_add(1, Ordering::Relaxed);
         let mut woke = 0;
         for event in &events[..n] {
             let token = event.data();
@@ -455,7 +463,9 @@ impl Record {
 
     /// Parks the calling coroutine until direction `dir` ticks past `snapshot`, the record
     /// is closed, or `deadline` passes: step 3 of the module docs.
+    #[track_caller]
     pub(crate) fn wait(&self, dir: usize, snapshot: u64, deadline: Option<Instant>) -> Wake {
+        let wait = park::Wait::new(park::WaitReason::Io);
         let me = park::current_unparker();
         let word = &self.dirs[dir];
         loop {
@@ -483,8 +493,8 @@ impl Record {
                 list.push(me.clone());
             }
             match deadline {
-                None => park::park(),
-                Some(deadline) => park::park_until(deadline),
+                None => park::park_on(wait),
+                Some(deadline) => park::park_until_on(deadline, wait),
             }
             // A tick after we enlisted means a drainer has taken us off the list or will:
             // we were listed (so `WAITERS` was set) when that event's add happened.

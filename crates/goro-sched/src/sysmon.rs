@@ -50,6 +50,9 @@ struct Seen {
 }
 
 fn run(rt: &'static Runtime) {
+    let mut deadlock = crate::dump::Deadlock::new();
+    let schedtrace = crate::dump::schedtrace_period();
+    let mut last_trace = Instant::now();
     let mut seen: Vec<Seen> = Vec::new();
     let mut last_trim = Instant::now();
     let mut delay = Duration::from_millis(1);
@@ -57,6 +60,7 @@ fn run(rt: &'static Runtime) {
         thread::sleep(delay);
         let now = Instant::now();
         let now_ns = rt.nanos(now);
+        crate::dump::tick_clock(now_ns);
         let active = rt.active();
         while seen.len() < active {
             seen.push(Seen {
@@ -94,6 +98,13 @@ fn run(rt: &'static Runtime) {
                 poller.poll(Some(Duration::ZERO), false);
             }
         }
+        if let Some(period) = schedtrace {
+            if now.duration_since(last_trace) >= period {
+                last_trace = now;
+                eprintln!("{}", crate::dump::schedtrace_line(rt));
+            }
+        }
+        deadlock.check(rt, now);
         if now.duration_since(last_trim) >= TRIM_EVERY {
             last_trim = now;
             goro_stack::trim_shared();

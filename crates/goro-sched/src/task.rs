@@ -59,9 +59,11 @@ use std::thread;
 
 use goro_context::Coroutine;
 
+use std::panic::Location;
+
 use crate::loom::modelled::{AtomicU8, AtomicUsize, Mutex};
-use crate::loom::{AtomicPtr, Ordering};
-use crate::park::Unparker;
+use crate::loom::{AtomicPtr, AtomicU64, Ordering};
+use crate::park::{Unparker, Wait, WaitReason};
 
 /// What a task's coroutine returns: the user's value, boxed (free for `()`).
 pub(crate) type Output = Box<dyn Any + Send>;
@@ -87,6 +89,39 @@ pub(crate) struct Task {
     /// Free for the `goro` crate's coroutine-locals: read and written only by the
     /// task's own code while it runs (see `with_local_slot` in lib.rs).
     pub(crate) local: AtomicPtr<()>,
+    /// What dumps show (dump.rs): fixed at spawn, or written by the task's own worker
+    /// and read by a dumper, all `Relaxed`: a dump is a snapshot, and a field read a
+    /// moment late only dates it.
+    pub(crate) info: Info,
+}
+
+/// A task's entries for dumps.
+pub(crate) struct Info {
+    pub(crate) spawn_site: &'static Location<'static>,
+    pub(crate) name: Option<Arc<str>>,
+    /// The coroutine's id once it has started, else 0.
+    pub(crate) id: AtomicU64,
+    /// Its slot in its home worker's registry, or `NO_SLOT`.
+    pub(crate) slot: crate::loom::AtomicUsize,
+    /// The last wait: the coarse clock when it began (dump.rs) shifted left by 8 bits,
+    /// ORed with its `WaitReason` (0: none yet); and its site. Meaningful while the
+    /// task is PARKED.
+    wait: AtomicU64,
+    wait_site: AtomicPtr<Location<'static>>,
+}
+
+/// `Info::slot` of a task not in a registry.
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
+/// How a dump sees a task.
+pub(crate) enum Seen {
+    Runnable,
+    Parked {
+        wait: Option<Wait>,
+        /// Coarse clock (dump.rs) when the wait began.
+        since: u64,
+    },
+    Done,
 }
 
 /// What a task runs: the closure until it first runs, then its coroutine.
@@ -99,7 +134,6 @@ pub(crate) enum Body {
 /// A task that has not run yet: what it takes to build its coroutine.
 pub(crate) struct Pending {
     pub(crate) f: Box<dyn FnOnce() -> Output + Send>,
-    pub(crate) name: Option<Arc<str>>,
     pub(crate) stack_size: usize,
     /// Taken at spawn where stacks are budgeted (mprotect guards), so that spawning
     /// past the budget fails in `spawn`; untouched until the task runs.
@@ -143,19 +177,76 @@ impl Waiter {
 }
 
 impl Task {
-    pub(crate) fn new(pending: Pending, pinned: bool) -> Arc<Task> {
-        Arc::new(Task {
-            state: AtomicU8::new(RUNNING),
-            pinned,
-            home: AtomicUsize::new(NO_HOME),
-            body: UnsafeCell::new(Body::Pending(pending)),
-            join: Mutex::new(Join {
-                result: None,
-                waiter: None,
-                done: false,
-            }),
-            local: AtomicPtr::new(std::ptr::null_mut()),
-        })
+    pub(crate) fn new(
+        pending: Pending,
+        pinned: bool,
+        name: Option<Arc<str>>,
+        spawn_site: &'static Location<'static>,
+    ) -> Arc<Task> {
+        // Allocated first and written in place: `Arc::new` builds the task on the stack
+        // and copies it into the allocation (a `memcpy` call at this size).
+        let mut task = Arc::<Task>::new_uninit();
+        Arc::get_mut(&mut task)
+            .expect("a new Arc is unique")
+            .write(Task {
+                state: AtomicU8::new(RUNNING),
+                pinned,
+                home: AtomicUsize::new(NO_HOME),
+                body: UnsafeCell::new(Body::Pending(pending)),
+                join: Mutex::new(Join {
+                    result: None,
+                    waiter: None,
+                    done: false,
+                }),
+                local: AtomicPtr::new(std::ptr::null_mut()),
+                info: Info {
+                    spawn_site,
+                    name,
+                    id: AtomicU64::new(0),
+                    slot: crate::loom::AtomicUsize::new(NO_SLOT),
+                    wait: AtomicU64::new(0),
+                    wait_site: AtomicPtr::new(std::ptr::null_mut()),
+                },
+            });
+        // SAFETY: initialized by the `write` just above.
+        unsafe { task.assume_init() }
+    }
+
+    /// Called by the task itself right before it suspends to park: what it waits for.
+    #[inline]
+    pub(crate) fn record_wait(&self, wait: Wait) {
+        let info = &self.info;
+        let since = crate::dump::coarse_now() << 8;
+        info.wait
+            .store(since | wait.reason() as u64, Ordering::Relaxed);
+        info.wait_site.store(
+            std::ptr::from_ref(wait.site()).cast_mut(),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The task's state and, if parked, its wait, for a dump.
+    pub(crate) fn seen(&self) -> Seen {
+        match self.state.load(Ordering::Relaxed) & STATE {
+            PARKED => {
+                let info = &self.info;
+                let word = info.wait.load(Ordering::Relaxed);
+                let reason = WaitReason::from_u8(word as u8);
+                let site = info.wait_site.load(Ordering::Relaxed);
+                // SAFETY: `wait_site` only ever holds null or a `&'static Location`
+                // (record_wait).
+                let site = unsafe { site.cast_const().as_ref() };
+                let wait = reason
+                    .zip(site)
+                    .map(|(reason, site)| Wait::with_site(reason, site));
+                Seen::Parked {
+                    wait,
+                    since: word >> 8,
+                }
+            }
+            DONE => Seen::Done,
+            _ => Seen::Runnable,
+        }
     }
 
     pub(crate) fn home(&self) -> usize {
@@ -263,7 +354,7 @@ impl Task {
 
     /// Waits for the task to finish and takes its result. Parks a coroutine, blocks a
     /// plain thread.
-    pub(crate) fn join(&self) -> thread::Result<Output> {
+    pub(crate) fn join(&self, wait: Wait) -> thread::Result<Output> {
         loop {
             {
                 let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
@@ -272,7 +363,7 @@ impl Task {
                 }
                 join.waiter = Some(Waiter::Unpark(crate::park::current_unparker()));
             }
-            crate::park::park();
+            crate::park::park_on(wait);
         }
     }
 
@@ -302,6 +393,9 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
+        if self.info.slot.load(Ordering::Relaxed) != NO_SLOT {
+            crate::worker::unregister(self); // abandoned: it never finished
+        }
         // The last reference is gone: nobody can wake this task any more. Whatever
         // holds user code goes under `drop_caught`, as this may run on any runtime
         // thread (the worker that ran the task, a timer, the poller, the monitor).
@@ -312,7 +406,10 @@ impl Drop for Task {
             // not on its home worker later either, which would run its destructors
             // while values they expect to outlive them may be gone (docs/CAVEATS.md
             // §5). Its stack slot is leaked; it counts as live and parked.
-            Body::Running(coroutine) => std::mem::forget(coroutine),
+            Body::Running(coroutine) => {
+                std::mem::forget(coroutine);
+                crate::dump::abandoned();
+            }
             body @ Body::Pending(_) => crate::drop_caught(body, "a coroutine that never ran"),
             Body::Finished => {}
         }

@@ -109,6 +109,7 @@ use crate::config::{Config, ConfigError};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::park::Unparker;
 use crate::poll;
+use crate::registry::Registry;
 use crate::task::{self, Body, Task};
 use crate::timer::{self, Action, TimerHandle, Timers};
 
@@ -173,6 +174,13 @@ struct Shared {
     homed: AtomicUsize,
     /// The slot has a running thread.
     running: AtomicBool,
+    /// The task last resumed here (`Arc::as_ptr`; running while `tick` is odd). Only
+    /// compared, never dereferenced. Owner-only stores.
+    resumed: AtomicPtr<Task>,
+    /// Successful steals by this worker, for stats. Owner-only stores.
+    steals: AtomicU64,
+    /// The started, unfinished coroutines homed here, for dumps (dump.rs).
+    registry: Registry,
 }
 
 /// A worker's own state, on its thread.
@@ -322,6 +330,16 @@ pub(crate) fn schedule(task: Arc<Task>) {
     }
 }
 
+/// Takes a finished or abandoned task out of its home worker's registry.
+pub(crate) fn unregister(task: &Task) {
+    if task.info.slot.load(Ordering::Relaxed) == task::NO_SLOT {
+        return; // never started, or already out (only its own worker puts it in)
+    }
+    if let Some(rt) = started_runtime() {
+        rt.workers[task.home()].registry.lock().remove(task);
+    }
+}
+
 /// Adds a timer on the calling worker that unparks `unparker` at `deadline`.
 pub(crate) fn add_timer(deadline: Instant, unparker: Unparker) -> TimerHandle {
     let rt = started_runtime().expect("only coroutines add timers");
@@ -371,6 +389,9 @@ impl Runtime {
                 home_len: AtomicUsize::new(0),
                 homed: AtomicUsize::new(0),
                 running: AtomicBool::new(false),
+                resumed: AtomicPtr::new(ptr::null_mut()),
+                steals: AtomicU64::new(0),
+                registry: Registry::new(),
             }));
             deques.push(Some(deque));
         }
@@ -401,6 +422,7 @@ impl Runtime {
             }
             self.active.store(self.config.workers, Ordering::Release);
             crate::sysmon::start(self);
+            crate::dump::start_signal_dump(self);
         });
     }
 
@@ -555,19 +577,99 @@ impl Runtime {
         &self.workers[index].timers
     }
 
+    /// Calls `f` with every started, unfinished task, its home worker and whether it
+    /// is running right now. Holds one worker's registry lock for at most `CHUNK` tasks
+    /// at a time: spawns and finishes on that worker wait meanwhile; parks, unparks and
+    /// the other workers do not. After each chunk, with the lock released, it calls
+    /// `f(None)` (to move what `f` gathered somewhere slower). Returns the longest time
+    /// it held a lock.
+    pub(crate) fn for_each_task(
+        &self,
+        mut f: impl FnMut(Option<(&Task, usize, bool)>),
+    ) -> Duration {
+        const CHUNK: usize = 256;
+        let mut longest = Duration::ZERO;
+        for (index, shared) in self.workers[..self.active()].iter().enumerate() {
+            let mut start = 0;
+            loop {
+                let registry = shared.registry.lock();
+                let held = Instant::now();
+                if start >= registry.len() {
+                    break;
+                }
+                let tick = shared.tick.load(Ordering::Relaxed);
+                let resumed = shared.resumed.load(Ordering::Relaxed).cast_const();
+                let end = registry.len().min(start + CHUNK);
+                for &ptr in registry.slots(start, end) {
+                    // SAFETY: a pointer in the registry is a live task while we hold the
+                    // lock: it leaves the registry (under this lock) before it is freed.
+                    if let Some(task) = unsafe { ptr.as_ref() } {
+                        f(Some((task, index, tick % 2 == 1 && ptr == resumed)));
+                    }
+                }
+                drop(registry);
+                longest = longest.max(held.elapsed());
+                f(None);
+                start = end;
+            }
+        }
+        longest
+    }
+
+    /// Sum of every worker's resume ticks and spawn/finish counts: unchanged while
+    /// nothing runs.
+    pub(crate) fn progress(&self) -> u64 {
+        let mut sum = self.spawned_by_threads.load(Ordering::Relaxed);
+        for shared in &self.workers[..self.active()] {
+            sum = sum
+                .wrapping_add(shared.tick.load(Ordering::Relaxed))
+                .wrapping_add(shared.spawned.load(Ordering::Relaxed))
+                .wrapping_add(shared.finished.load(Ordering::Relaxed));
+        }
+        sum
+    }
+
+    /// Worker threads running now (spares included).
+    pub(crate) fn worker_threads(&self) -> usize {
+        self.workers[..self.active()]
+            .iter()
+            .filter(|shared| shared.running.load(Ordering::Relaxed))
+            .count()
+    }
+
+    pub(crate) fn spinning(&self) -> usize {
+        self.nspinning.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn stats(&self) -> crate::Stats {
         let active = self.active();
         let mut spawned = self.spawned_by_threads.load(Ordering::Relaxed);
         let (mut finished, mut queued, mut running, mut workers, mut timers) = (0, 0, 0, 0, 0);
-        for shared in &self.workers[..active] {
-            spawned += shared.spawned.load(Ordering::Relaxed);
-            finished += shared.finished.load(Ordering::Relaxed);
-            queued +=
-                shared.stealer.len() + shared.inbox.len() + shared.home_len.load(Ordering::Relaxed);
-            queued += usize::from(!shared.next.load(Ordering::Relaxed).is_null());
-            running += (shared.tick.load(Ordering::Relaxed) % 2) as usize;
-            workers += usize::from(shared.running.load(Ordering::Relaxed));
-            timers += shared.timers.len();
+        let mut per_worker = Vec::with_capacity(active);
+        for (index, shared) in self.workers[..active].iter().enumerate() {
+            let w = crate::WorkerStats {
+                index,
+                thread: shared.running.load(Ordering::Relaxed),
+                busy: shared.tick.load(Ordering::Relaxed) % 2 == 1,
+                idle: shared.sleeping.load(Ordering::Relaxed),
+                queued: shared.stealer.len()
+                    + shared.inbox.len()
+                    + shared.home_len.load(Ordering::Relaxed)
+                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null()),
+                homed: shared.homed.load(Ordering::Relaxed),
+                spawned: shared.spawned.load(Ordering::Relaxed),
+                finished: shared.finished.load(Ordering::Relaxed),
+                resumes: shared.tick.load(Ordering::Relaxed) / 2,
+                steals: shared.steals.load(Ordering::Relaxed),
+                timers: shared.timers.len(),
+            };
+            spawned += w.spawned;
+            finished += w.finished;
+            queued += w.queued;
+            running += usize::from(w.busy);
+            workers += usize::from(w.thread);
+            timers += w.timers;
+            per_worker.push(w);
         }
         queued += self.injector.len();
         let live = spawned.saturating_sub(finished) as usize;
@@ -581,6 +683,9 @@ impl Runtime {
             timers,
             blocking_threads: self.blocking.threads(),
             registered_fds: crate::io::registered(),
+            spinning: self.spinning(),
+            injector: self.injector.len(),
+            per_worker,
         }
     }
 }
@@ -690,9 +795,13 @@ impl Local {
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
-            match self.build(body, task.pinned) {
+            match self.build(body, task.pinned, task.info.name.clone()) {
                 Ok(()) => {
                     task.set_home(self.index);
+                    if let Body::Running(coroutine) = &*body {
+                        task.info.id.store(coroutine.id(), Ordering::Relaxed);
+                    }
+                    shared.registry.lock().insert(&task);
                     if task.pinned {
                         let homed = shared.homed.load(Ordering::Relaxed);
                         shared.homed.store(homed + 1, Ordering::Relaxed);
@@ -709,6 +818,9 @@ impl Local {
             unreachable!("a queued task is pending or running");
         };
         let current = CurrentTask::enter(&self.current, &task);
+        shared
+            .resumed
+            .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
         let tick = shared.tick.load(Ordering::Relaxed);
         shared.tick.store(tick + 1, Ordering::Relaxed);
         let result = coroutine.resume();
@@ -731,6 +843,11 @@ impl Local {
                 }
             }
             Ok(Resumed::Finished(result)) => {
+                if task.home() == self.index {
+                    shared.registry.lock().remove(&task);
+                } else {
+                    unregister(&task); // finished away from home (migration)
+                }
                 if task.pinned {
                     shared
                         .homed
@@ -751,13 +868,12 @@ impl Local {
     /// Turns a pending body into a coroutine, taking its stack from this worker's pool
     /// unless spawn already took one. On failure the error becomes the task's result,
     /// as a `String` payload.
-    fn build(&self, body: &mut Body, pinned: bool) -> Result<(), String> {
+    fn build(&self, body: &mut Body, pinned: bool, name: Option<Arc<str>>) -> Result<(), String> {
         let Body::Pending(pending) = std::mem::replace(body, Body::Finished) else {
             unreachable!("build is called on pending bodies");
         };
         let task::Pending {
             f,
-            name,
             stack_size,
             stack,
         } = pending;
@@ -990,7 +1106,11 @@ impl Local {
                 }
                 loop {
                     match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
-                        Steal::Success(task) => return Some(task),
+                        Steal::Success(task) => {
+                            let steals = &self.shared().steals;
+                            steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                            return Some(task);
+                        }
                         Steal::Retry => continue,
                         Steal::Empty => break,
                     }

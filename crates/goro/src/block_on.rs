@@ -73,6 +73,7 @@ impl Wake for Signal {
 /// # Panics
 ///
 /// A panic in the future's `poll` unwinds out of `block_on` into the caller.
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let signal = Arc::new(Signal {
@@ -81,6 +82,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     let waker = Waker::from(signal.clone());
     let mut cx = Context::from_waker(&waker);
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::BlockOn);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
@@ -95,7 +97,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             continue;
         }
         loop {
-            goro_sched::park();
+            goro_sched::park_on(on);
             if signal.woken.swap(false, Ordering::Acquire) {
                 break;
             }

@@ -130,6 +130,7 @@ use std::time::Duration;
 
 pub use block_on::block_on;
 pub use goro_context::Exit;
+pub use goro_sched::{CoroutineDump, CoroutineState, Dump, Wait, WaitReason, WorkerStats};
 pub use local::{AccessError, LocalKey};
 pub use scope::{Scope, ScopedJoinHandle, scope};
 
@@ -192,6 +193,7 @@ macro_rules! go {
 /// If the coroutine's stack cannot be allocated: the kernel's mapping budget
 /// (`vm.max_map_count`) is exhausted, or `GORO_STACK_SIZE`/`GORO_WORKERS` are invalid.
 /// The panic message is the error [`Builder::spawn`] would have returned.
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -257,6 +259,7 @@ impl Builder {
     ///   runtime's environment configuration is invalid (the message names the setting).
     /// - `OutOfMemory`: the stack-mapping budget is exhausted (on kernels without
     ///   `MADV_GUARD_INSTALL`); the message names `vm.max_map_count`.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> std::io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -295,6 +298,7 @@ impl<T: 'static> JoinHandle<T> {
     /// let handle = goro::go!(|| -> u32 { goro::exit() });
     /// assert!(handle.join().unwrap_err().is::<goro::Exit>());
     /// ```
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
         self.0.join()
     }
@@ -370,6 +374,7 @@ pub fn yield_now() {
 /// goro::go!(|| goro::sleep(Duration::from_millis(20))).join().unwrap();
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) {
     goro_sched::sleep(duration);
 }
@@ -449,6 +454,7 @@ impl Coroutine {
 /// # Panics
 ///
 /// Re-raises a panic from `f` in the calling coroutine.
+#[track_caller]
 pub fn blocking<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -457,8 +463,35 @@ where
     goro_sched::blocking(f)
 }
 
+/// Every live coroutine: id, name, state, for a parked one what it waits for, where
+/// and for how long, where it was spawned, and its worker. Print it (`Display` groups
+/// coroutines with the same state and sites, with counts) or take
+/// [`to_json`](Dump::to_json). Nothing is stopped while it is taken (see
+/// GUIDE.md, "When a program hangs"); the environment variable `GORO_DUMP_SIGNAL`
+/// prints one on a signal, and a deadlock prints one before the process exits.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = goro::chan::bounded::<u32>(0);
+/// let h = goro::Builder::new().name("waiter").spawn(move || rx.recv())?;
+/// while goro::dump().coroutines().iter().all(|c| c.state != goro::CoroutineState::Parked) {
+///     goro::sleep(std::time::Duration::from_millis(1));
+/// }
+/// let dump = goro::dump();
+/// let waiter = dump.coroutines().iter().find(|c| c.name.as_deref() == Some("waiter")).unwrap();
+/// assert_eq!(waiter.wait.unwrap().reason(), goro::WaitReason::ChanRecv);
+/// println!("{dump}");
+/// drop(tx);
+/// assert!(h.join().unwrap().is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn dump() -> Dump {
+    goro_sched::dump()
+}
+
 /// A snapshot of the runtime and its stacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Coroutines spawned and not yet finished.
@@ -485,6 +518,10 @@ pub struct Stats {
     /// How stack guard pages are made: `"madvise"` or `"mprotect"` (`"none"` if no stack
     /// pool could be set up).
     pub stack_guard: &'static str,
+    /// Workers looking for work without sleeping.
+    pub spinning_workers: usize,
+    /// Each worker's figures, by index.
+    pub per_worker: Vec<WorkerStats>,
 }
 
 /// A snapshot of the runtime: coroutines live, runnable and parked, workers, stack
@@ -514,5 +551,7 @@ pub fn stats() -> Stats {
         stack_bytes_reserved: stack.map_or(0, |s| s.bytes_reserved),
         stack_mappings: stack.map_or(0, |s| s.mappings),
         stack_guard: stack.map_or("none", |s| s.guard.name()),
+        spinning_workers: sched.spinning,
+        per_worker: sched.per_worker,
     }
 }

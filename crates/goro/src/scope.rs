@@ -118,6 +118,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// if a child panicked and its result was not taken with [`ScopedJoinHandle::join`]
 /// (or the destructor of a result nobody took panicked), `scope` re-raises that panic
 /// (the first one, if several did) after all have finished.
+#[track_caller]
 pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
@@ -135,9 +136,10 @@ where
     // From here to the return nothing unwinds but a forced unwind of this coroutine
     // (dropped while parked below); the guard keeps invariant 3 on that path.
     let guard = AbortIfChildrenRun(&scope.data);
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::Scope);
     // Acquire: pairs with the Release decrement in `child_done`.
     while scope.data.running.load(Ordering::Acquire) != 0 {
-        goro_sched::park(); // spurious returns just loop
+        goro_sched::park_on(on); // spurious returns just loop
     }
     std::mem::forget(guard);
     let child_panic = scope
@@ -196,6 +198,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// As [`spawn`](crate::spawn): if no stack can be had (the message says why). Use
     /// [`Scope::spawn_with`] to get the error instead.
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -224,6 +227,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// # Errors
     ///
     /// As [`Builder::spawn`]: an invalid stack size, or no stack to be had.
+    #[track_caller]
     pub fn spawn_with<F, T>(
         &'scope self,
         builder: Builder,
@@ -383,6 +387,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// `Err(payload)` if the coroutine panicked or called [`exit`](crate::exit), or its
     /// stack could not be had when it first ran (a `String` saying why).
+    #[track_caller]
     pub fn join(mut self) -> thread::Result<T> {
         let handle = self.handle.take().expect("a handle is joined once");
         let started = handle.join();

@@ -22,6 +22,7 @@ pub use crate::sleep;
 /// goro::go!(move || goro::time::sleep_until(deadline)).join().unwrap();
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
     goro_sched::sleep_until(deadline);
 }

@@ -17,11 +17,10 @@ const CLAIMED: usize = 1;
 fn task() -> StdArc<Task> {
     let pending = Pending {
         f: Box::new(|| Box::new(()) as Output),
-        name: None,
         stack_size: 0,
         stack: None,
     };
-    Task::new(pending, true)
+    Task::new(pending, true, None, std::panic::Location::caller())
 }
 
 /// What a waker does: publish the claim (if it has one), then unpark, and enqueue the

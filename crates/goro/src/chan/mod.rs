@@ -249,6 +249,7 @@ impl<T> Chan<T> {
         next
     }
 
+    #[track_caller]
     fn send(&self, value: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         let mut locked = self.lock();
         let Locked { state, wake } = &mut locked;
@@ -273,7 +274,8 @@ impl<T> Chan<T> {
             queue: Queue::Send,
         };
         drop(locked);
-        let claimed = wait(&waiter, deadline, || queued.abort()).is_some();
+        let on = goro_sched::Wait::new(goro_sched::WaitReason::ChanSend);
+        let claimed = wait(&waiter, deadline, || queued.abort(), on).is_some();
         // SAFETY: the waiter is claimed (the claim is complete) or aborted.
         let value = unsafe { slot.take() };
         match (claimed, value) {
@@ -287,6 +289,7 @@ impl<T> Chan<T> {
         }
     }
 
+    #[track_caller]
     fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let mut locked = self.lock();
         let Locked { state, wake } = &mut locked;
@@ -310,7 +313,8 @@ impl<T> Chan<T> {
             queue: Queue::Recv,
         };
         drop(locked);
-        if wait(&waiter, deadline, || queued.abort()).is_none() {
+        let on = goro_sched::Wait::new(goro_sched::WaitReason::ChanRecv);
+        if wait(&waiter, deadline, || queued.abort(), on).is_none() {
             return Err(RecvTimeoutError::Timeout);
         }
         // Claimed: by a sender, which filled the slot, or by closing, which did not.
@@ -518,14 +522,19 @@ impl Deadline {
 
 /// Parks until `waiter` is claimed (returns its case) or the deadline passes (returns
 /// `None`, having aborted the waiter with `abort`).
-fn wait(waiter: &Waiter, mut deadline: Deadline, abort: impl Fn() -> bool) -> Option<usize> {
+fn wait(
+    waiter: &Waiter,
+    mut deadline: Deadline,
+    abort: impl Fn() -> bool,
+    on: goro_sched::Wait,
+) -> Option<usize> {
     loop {
         if let Some(case) = waiter.claimed() {
             return Some(case);
         }
         match deadline {
-            Deadline::Never => goro_sched::park(),
-            Deadline::At(at) if Instant::now() < at => goro_sched::park_until(at),
+            Deadline::Never => goro_sched::park_on(on),
+            Deadline::At(at) if Instant::now() < at => goro_sched::park_until_on(at, on),
             Deadline::At(_) | Deadline::Now => {
                 if abort() {
                     return None;
@@ -649,6 +658,7 @@ impl<T> Sender<T> {
     /// # Errors
     ///
     /// [`SendError`] with the value if the channel is closed or every receiver is gone.
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.chan
             .send(value, Deadline::Never)
@@ -695,6 +705,7 @@ impl<T> Sender<T> {
     ///
     /// [`SendTimeoutError::Timeout`] with the value if it could not be sent in time;
     /// [`SendTimeoutError::Disconnected`] if the channel is closed.
+    #[track_caller]
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.chan.send(value, Deadline::after(timeout))
     }
@@ -785,6 +796,7 @@ impl<T> Receiver<T> {
     /// # Errors
     ///
     /// [`RecvError`] once the channel is closed and drained.
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(Deadline::Never).map_err(|_| RecvError)
     }
@@ -829,6 +841,7 @@ impl<T> Receiver<T> {
     ///
     /// [`RecvTimeoutError::Timeout`] if nothing arrived in time;
     /// [`RecvTimeoutError::Disconnected`] if the channel is closed and drained.
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan.recv(Deadline::after(timeout))
     }

@@ -431,6 +431,7 @@ fn try_all_at_once(cases: &[&dyn Case], order: &[usize]) -> Option<usize> {
 /// Runs a select over `cases`; returns the index of the completed case, or `None` for
 /// the default arm.
 #[doc(hidden)]
+#[track_caller]
 pub fn select(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
     run(cases, &shuffled(cases.len()), otherwise)
 }
@@ -449,7 +450,9 @@ fn shuffled(n: usize) -> Vec<usize> {
 /// queues observer entries, which any change on their channel wakes; so a case it
 /// reports may have been taken by someone else by the time the caller acts (crossbeam's
 /// `ready` says the same).
+#[track_caller]
 fn ready(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
     let deadline = match otherwise {
         Otherwise::Wait => Deadline::Never,
         Otherwise::Default => Deadline::Now,
@@ -477,23 +480,26 @@ fn ready(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<u
         if unsafe { cases[i].register(&waiter, i, true) } {
             if !waiter.abort() {
                 // An observer was woken meanwhile: let its claim complete first.
-                wait(&waiter, Deadline::Never, || waiter.abort());
+                wait(&waiter, Deadline::Never, || waiter.abort(), on);
             }
             return Some(i);
         }
     }
-    wait(&waiter, deadline, || waiter.abort())
+    wait(&waiter, deadline, || waiter.abort(), on)
 }
 
 /// [`select`] with the cases in the order given: the first ready case wins.
 #[doc(hidden)]
+#[track_caller]
 pub fn select_biased(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize> {
     let order: Vec<usize> = (0..cases.len()).collect();
     run(cases, &order, otherwise)
 }
 
 /// The engine: looks at and registers the cases in `order`.
+#[track_caller]
 fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
+    let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
     let deadline = match otherwise {
         Otherwise::Wait => Deadline::Never,
         Otherwise::Default => Deadline::Now,
@@ -531,12 +537,12 @@ fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usi
         let won = if !ready {
             // 3. Wait for a claim (or time out, which aborts the waiter).
             // (Timed out: `?` returns, and `registered` unregisters every case.)
-            Some(wait(&waiter, deadline, || waiter.abort())?)
+            Some(wait(&waiter, deadline, || waiter.abort(), on)?)
         } else if waiter.abort() {
             None // start over
         } else {
             // Claimed first: that case won; wait for its message to move.
-            wait(&waiter, Deadline::Never, || waiter.abort())
+            wait(&waiter, Deadline::Never, || waiter.abort(), on)
         };
         drop(registered);
         if let Some(i) = won {
@@ -682,6 +688,7 @@ impl<'a, T> Select<'a, T> {
     /// # Panics
     ///
     /// If there are no cases: it would wait forever.
+    #[track_caller]
     pub fn select(self) -> (usize, Selected<T>) {
         assert!(
             !self.cases.is_empty(),
@@ -714,6 +721,7 @@ impl<'a, T> Select<'a, T> {
     /// # Panics
     ///
     /// If there are no cases: it would wait forever.
+    #[track_caller]
     pub fn ready(&mut self) -> usize {
         assert!(
             !self.cases.is_empty(),
@@ -729,6 +737,7 @@ impl<'a, T> Select<'a, T> {
     }
 
     /// As [`ready`](Select::ready), waiting at most `timeout`.
+    #[track_caller]
     pub fn ready_timeout(&mut self, timeout: Duration) -> Option<usize> {
         self.ready_or(Otherwise::Timeout(timeout))
     }
@@ -741,6 +750,7 @@ impl<'a, T> Select<'a, T> {
         }
     }
 
+    #[track_caller]
     fn ready_or(&mut self, otherwise: Otherwise) -> Option<usize> {
         let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
         ready(&cases, &self.order(), otherwise)
@@ -752,10 +762,12 @@ impl<'a, T> Select<'a, T> {
     }
 
     /// Waits at most `timeout` for a case to complete.
+    #[track_caller]
     pub fn select_timeout(self, timeout: Duration) -> Option<(usize, Selected<T>)> {
         self.run(Otherwise::Timeout(timeout))
     }
 
+    #[track_caller]
     fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
         let index = {
             let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();

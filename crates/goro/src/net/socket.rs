@@ -104,17 +104,20 @@ impl<T: AsFd> Socket<T> {
 
     /// Runs a read-side operation: retried until ready unless non-blocking, giving up at
     /// the read timeout.
+    #[track_caller]
     pub(crate) fn read<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.run(Interest::Readable, op)
     }
 
     /// Runs a write-side operation: as `read`, with the write timeout.
+    #[track_caller]
     pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.run(Interest::Writable, op)
     }
 
     /// `read` for a byte stream where a short read means the receive queue is empty
     /// (TCP): `len` is how many bytes `op` asks for. See `Registered::io_stream`.
+    #[track_caller]
     pub(crate) fn read_stream(
         &self,
         len: usize,
@@ -124,6 +127,7 @@ impl<T: AsFd> Socket<T> {
     }
 
     /// `write` for a byte stream where a short write means the send buffer is full.
+    #[track_caller]
     pub(crate) fn write_stream(
         &self,
         len: usize,
@@ -134,6 +138,7 @@ impl<T: AsFd> Socket<T> {
 
     /// Runs an operation that waits for `interest` until `deadline`, whatever the
     /// socket's timeouts and blocking mode (a `connect`).
+    #[track_caller]
     pub(crate) fn run_until<R>(
         &self,
         interest: Interest,
@@ -143,6 +148,7 @@ impl<T: AsFd> Socket<T> {
         self.io.io(interest, deadline, own_io(op))
     }
 
+    #[track_caller]
     fn run<R>(&self, interest: Interest, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut op = own_io(op);
         if self.is_nonblocking() {
@@ -151,6 +157,7 @@ impl<T: AsFd> Socket<T> {
         self.io.io(interest, self.deadline(interest), op)
     }
 
+    #[track_caller]
     fn run_stream(
         &self,
         interest: Interest,

@@ -179,6 +179,7 @@ impl TcpListener {
     ///
     /// The OS error of `accept` (`EMFILE` when out of descriptors, say), or `WouldBlock`
     /// on a non-blocking listener with nothing to accept.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.0.read(|listener| listener.accept())?;
         stream.set_nonblocking(true)?;
@@ -568,6 +569,7 @@ impl TcpStream {
     /// # Errors
     ///
     /// As [`read`](Read::read).
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(|stream| stream.peek(buf))
     }
@@ -787,11 +789,13 @@ impl fmt::Debug for TcpStream {
 // kernel's buffer was emptied (or filled), so the next call waits for readiness before
 // trying (one system call saved per message in a request-response exchange).
 impl Read for &TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         self.0.read_stream(len, |mut stream| stream.read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = vectored_len(bufs.iter().map(|b| b.len()), bufs.len());
         self.0
@@ -812,21 +816,25 @@ fn vectored_len(lens: impl Iterator<Item = usize>, count: usize) -> usize {
 }
 
 impl Read for TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Write for &TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0
             .write_stream(buf.len(), |mut stream| stream.write(buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = vectored_len(bufs.iter().map(|b| b.len()), bufs.len());
         self.0
@@ -839,10 +847,12 @@ impl Write for &TcpStream {
 }
 
 impl Write for TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }

@@ -71,6 +71,7 @@ impl UdpSocket {
     ///
     /// The OS error of `recvfrom`; `WouldBlock` at the read timeout or when
     /// non-blocking.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.0.read(|socket| socket.recv_from(buf))
     }
@@ -91,6 +92,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`recv_from`](UdpSocket::recv_from).
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.0.read(|socket| socket.peek_from(buf))
     }
@@ -105,6 +107,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `sendto`; `InvalidInput` if `addr` names no address.
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addr = first_addr(addr)?;
         self.0.write(|socket| socket.send_to(buf, addr))
@@ -381,6 +384,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `send`; `NotConnected` (`EDESTADDRREQ`) when not connected.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(|socket| socket.send(buf))
     }
@@ -395,6 +399,7 @@ impl UdpSocket {
     ///
     /// The OS error of `recv` (`ConnectionRefused` after an ICMP port unreachable, say);
     /// `WouldBlock` at the read timeout or when non-blocking.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(|socket| socket.recv(buf))
     }
@@ -404,6 +409,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As [`recv`](UdpSocket::recv).
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(|socket| socket.peek(buf))
     }

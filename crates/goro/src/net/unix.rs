@@ -392,30 +392,36 @@ impl fmt::Debug for UnixStream {
 }
 
 impl Read for &UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(|mut stream| stream.read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.0.read(|mut stream| stream.read_vectored(bufs))
     }
 }
 
 impl Read for UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Write for &UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(|mut stream| stream.write(buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.write(|mut stream| stream.write_vectored(bufs))
     }
@@ -426,10 +432,12 @@ impl Write for &UnixStream {
 }
 
 impl Write for UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }
@@ -478,6 +486,7 @@ impl UnixListener {
     /// # Errors
     ///
     /// The OS error of `accept`.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.0.read(|listener| listener.accept())?;
         Ok((UnixStream::from_new(stream)?, addr))
@@ -697,6 +706,7 @@ impl UnixDatagram {
     ///
     /// The OS error of `recvfrom`; `WouldBlock` at the read timeout or when
     /// non-blocking.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.0.read(|socket| socket.recv_from(buf))
     }
@@ -710,6 +720,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// As [`recv_from`](UnixDatagram::recv_from).
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(|socket| socket.recv(buf))
     }
@@ -733,6 +744,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `sendto`.
+    #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         self.0.write(|socket| socket.send_to_addr(buf, addr))
     }
@@ -746,6 +758,7 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `send`.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(|socket| socket.send(buf))
     }

@@ -94,6 +94,7 @@ impl Barrier {
     /// let c = barrier.wait().is_leader();
     /// assert!(t.join().unwrap() != c);
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         let waiter = {
             let mut state = waitq::lock(&self.state);
@@ -110,7 +111,7 @@ impl Barrier {
         };
         match waiter {
             Some(waiter) => {
-                waiter.wait();
+                waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::Barrier));
                 BarrierWaitResult(false)
             }
             None => BarrierWaitResult(true),

@@ -104,11 +104,12 @@ impl Condvar {
     /// }
     /// assert_eq!(waiter.join().unwrap(), 3);
     /// ```
+    #[track_caller]
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let mutex = MutexGuard::mutex(&guard);
         let waiter = waitq::lock(&self.waiters).push(0);
         drop(guard);
-        waiter.wait();
+        waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::Condvar));
         mutex.lock()
     }
 
@@ -130,6 +131,7 @@ impl Condvar {
     /// let jobs = queue.1.wait_while(queue.0.lock(), |jobs| jobs.is_empty());
     /// assert_eq!(*jobs, ["job"]);
     /// ```
+    #[track_caller]
     pub fn wait_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -158,6 +160,7 @@ impl Condvar {
     /// assert!(result.timed_out()); // nobody notified
     /// assert_eq!(*guard, 0);
     /// ```
+    #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -170,7 +173,10 @@ impl Condvar {
         let mutex = MutexGuard::mutex(&guard);
         let waiter = waitq::lock(&self.waiters).push(0);
         drop(guard);
-        let timed_out = match waiter.wait_until(deadline) {
+        let timed_out = match waiter.wait_until(
+            deadline,
+            goro_sched::Wait::new(goro_sched::WaitReason::Condvar),
+        ) {
             Some(_) => false,
             // Step 5 of `waitq`: a notifier that popped us first wins the race.
             None => waitq::lock(&self.waiters).remove(&waiter),

@@ -157,6 +157,7 @@ impl<T: ?Sized> Mutex<T> {
     /// goro::go!(move || *m2.lock() += 1).join().unwrap();
     /// assert_eq!(*m.lock(), 1);
     /// ```
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // Acquire: pairs with the Release in `unlock`/`unlock_slow`, ordering the
         // previous holder's critical section before ours.
@@ -221,6 +222,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self) {
         let since = Instant::now();
         let mut requeue = false;
@@ -283,7 +285,7 @@ impl<T: ?Sized> Mutex<T> {
                 }
                 waiter
             };
-            match waiter.wait() {
+            match waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::Mutex)) {
                 HANDOFF => return,
                 _ => {
                     requeue = true;

@@ -101,6 +101,7 @@ impl Once {
     ///
     /// If `f` panics, with its panic (the `Once` stays incomplete). Calling
     /// `call_once` on the same `Once` from inside `f` deadlocks.
+    #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         if self.is_completed() {
             return;
@@ -109,6 +110,7 @@ impl Once {
     }
 
     #[cold]
+    #[track_caller]
     fn call_once_slow<F: FnOnce()>(&self, f: F) {
         loop {
             let waiter = {
@@ -123,7 +125,7 @@ impl Once {
                     }
                 }
             };
-            waiter.wait();
+            waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::Once));
         }
 
         // We are the initializer. If `f` panics, `Reset` puts the state back to
@@ -267,6 +269,7 @@ impl<T> OnceLock<T> {
     ///
     /// If `f` panics, with its panic; the cell stays empty. Initializing the same
     /// cell from inside `f` deadlocks.
+    #[track_caller]
     pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
         if let Some(value) = self.get() {
             return value;

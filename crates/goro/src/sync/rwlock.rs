@@ -167,6 +167,7 @@ impl<T: ?Sized> RwLock<T> {
     /// let lock = goro::sync::RwLock::new(vec![1, 2, 3]);
     /// assert_eq!(lock.read().len(), 3);
     /// ```
+    #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         let waiter = {
             let mut state = waitq::lock(&self.state);
@@ -178,7 +179,7 @@ impl<T: ?Sized> RwLock<T> {
             }
         };
         if let Some(waiter) = waiter {
-            waiter.wait(); // GRANTED: `grant` counted us as a reader
+            waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::RwLockRead)); // GRANTED: `grant` counted us as a reader
         }
         RwLockReadGuard {
             lock: self,
@@ -196,6 +197,7 @@ impl<T: ?Sized> RwLock<T> {
     /// *lock.write() = 5;
     /// assert_eq!(*lock.read(), 5);
     /// ```
+    #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         let waiter = {
             let mut state = waitq::lock(&self.state);
@@ -207,7 +209,7 @@ impl<T: ?Sized> RwLock<T> {
             }
         };
         if let Some(waiter) = waiter {
-            waiter.wait(); // GRANTED: `grant` made us the writer
+            waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::RwLockWrite)); // GRANTED: `grant` made us the writer
         }
         RwLockWriteGuard {
             lock: self,

@@ -97,6 +97,7 @@ impl Semaphore {
     /// let b = sem.acquire();
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         let waiter = {
             let mut state = waitq::lock(&self.state);
@@ -108,7 +109,7 @@ impl Semaphore {
             }
         };
         if let Some(waiter) = waiter {
-            waiter.wait(); // GRANTED: the releaser passed its permit to us
+            waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::Semaphore)); // GRANTED: the releaser passed its permit to us
         }
         SemaphorePermit { semaphore: self }
     }

@@ -135,6 +135,7 @@ impl WaitGroup {
     /// std::thread::spawn(move || wg2.done()); // threads and coroutines mix
     /// wg.wait();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         let waiter = {
             let mut state = waitq::lock(&self.inner);
@@ -143,7 +144,7 @@ impl WaitGroup {
             }
             state.waiters.push(0)
         };
-        waiter.wait();
+        waiter.wait(goro_sched::Wait::new(goro_sched::WaitReason::WaitGroup));
     }
 }
 

@@ -94,10 +94,10 @@ impl Waiter {
     }
 
     /// Step 2: parks until notified; returns the token.
-    pub(crate) fn wait(&self) -> usize {
+    pub(crate) fn wait(&self, on: goro_sched::Wait) -> usize {
         loop {
             match self.token() {
-                0 => goro_sched::park(),
+                0 => goro_sched::park_on(on),
                 token => return token,
             }
         }
@@ -105,11 +105,11 @@ impl Waiter {
 
     /// Step 2 with a deadline: the token, or `None` if the deadline passed first (then
     /// the caller must do step 5, with [`WaitList::remove`]).
-    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<usize> {
+    pub(crate) fn wait_until(&self, deadline: Instant, on: goro_sched::Wait) -> Option<usize> {
         loop {
             match self.token() {
                 0 if Instant::now() >= deadline => return None,
-                0 => goro_sched::park_until(deadline),
+                0 => goro_sched::park_until_on(deadline, on),
                 token => return Some(token),
             }
         }
