@@ -419,3 +419,55 @@ fn bounded_stress_loses_and_duplicates_nothing() {
     assert_eq!(seen.len(), expected.len(), "a message was lost");
     assert!(*seen == expected);
 }
+
+/// A `Select` send waits with an observer entry; a `select!` receiver that queues its
+/// entry after the send's last look must wake it (else both wait forever). Many rounds
+/// of a `Select` sender against a `select!` receiver on a rendezvous channel, each with
+/// a watchdog.
+#[test]
+fn a_waiting_select_send_meets_a_select_receiver() {
+    let start = Instant::now();
+    let (tx, rx) = chan::bounded::<u64>(0);
+    let (_idle_tx, idle_rx) = chan::bounded::<u64>(0);
+    let (progress_tx, progress_rx) = chan::unbounded::<u64>();
+    let receiver = std::thread::spawn(move || {
+        let mut sum = 0;
+        loop {
+            goro::select! {
+                recv(rx) -> m => match m {
+                    Ok(v) => {
+                        sum += v;
+                        progress_tx.send(v).unwrap();
+                    }
+                    Err(_) => return sum,
+                },
+                recv(idle_rx) -> _ => unreachable!(),
+            }
+        }
+    });
+    let sender = std::thread::spawn(move || {
+        let mut select = Select::new();
+        select.send(&tx);
+        let mut rounds = 0;
+        while rounds < 20_000 && start.elapsed() < Duration::from_secs(2) {
+            rounds += 1;
+            select.select().send(&tx, 1).unwrap();
+        }
+        rounds
+    });
+    let mut got = 0;
+    while got < 20_000 {
+        match progress_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(_) => got += 1,
+            Err(chan::RecvTimeoutError::Disconnected) => break,
+            Err(chan::RecvTimeoutError::Timeout) => {
+                if sender.is_finished() {
+                    break;
+                }
+                panic!("no progress in 5 s after {got} rounds: a lost wakeup");
+            }
+        }
+    }
+    let rounds = sender.join().unwrap();
+    assert_eq!(receiver.join().unwrap(), rounds);
+}
