@@ -133,7 +133,7 @@ fn a_removed_operation_is_never_selected_and_indices_stay() {
 }
 
 #[test]
-fn an_empty_select_never_selects() {
+fn an_empty_select_selects_nothing() {
     on_thread_and_in_coroutine(|| {
         let mut select = Select::new();
         assert!(select.try_select().is_err());
@@ -143,6 +143,17 @@ fn an_empty_select_never_selects() {
         assert!(Instant::now() >= deadline);
         assert!(select.try_ready().is_err());
         assert!(select.ready_timeout(Duration::from_millis(5)).is_err());
+        // Waiting for nothing would be forever: it panics, as crossbeam's.
+        let message = panic_message(|| drop(select.clone().select()));
+        assert!(
+            message.contains("no operations have been added"),
+            "{message}"
+        );
+        let message = panic_message(|| drop(select.clone().ready()));
+        assert!(
+            message.contains("no operations have been added"),
+            "{message}"
+        );
     });
 }
 

@@ -935,9 +935,13 @@ impl<'a> Select<'a> {
         self.ops.remove(at);
     }
 
-    /// Waits until an operation is selected. With no operations it waits forever (as
-    /// Go's empty `select {}`).
+    /// Waits until an operation is selected.
+    ///
+    /// # Panics
+    ///
+    /// If no operations have been added (it would wait forever).
     pub fn select(&mut self) -> SelectedOperation<'a> {
+        self.assert_not_empty();
         self.run(Otherwise::Wait)
             .expect("a select without a deadline selects an operation")
     }
@@ -996,7 +1000,12 @@ impl<'a> Select<'a> {
     /// assert_eq!(select.ready(), 0);
     /// assert_eq!(rx.try_recv(), Ok(5));
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no operations have been added (it would wait forever).
     pub fn ready(&mut self) -> usize {
+        self.assert_not_empty();
         self.ready_or(Otherwise::Wait)
             .expect("ready without a deadline finds an operation")
     }
@@ -1028,6 +1037,13 @@ impl<'a> Select<'a> {
     pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
         self.ready_or(Otherwise::Until(deadline))
             .ok_or(ReadyTimeoutError)
+    }
+
+    fn assert_not_empty(&self) {
+        assert!(
+            !self.ops.is_empty(),
+            "no operations have been added to `Select`"
+        );
     }
 
     fn order(&self) -> Vec<usize> {
