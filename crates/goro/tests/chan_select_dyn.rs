@@ -149,7 +149,9 @@ fn an_empty_select_selects_nothing() {
             message.contains("no operations have been added"),
             "{message}"
         );
-        let message = panic_message(|| drop(select.clone().ready()));
+        let message = panic_message(|| {
+            let _ = select.clone().ready();
+        });
         assert!(
             message.contains("no operations have been added"),
             "{message}"
@@ -231,13 +233,17 @@ fn completing_with_another_channel_panics_and_gives_back() {
         let mut select = Select::new();
         select.recv(&rx);
         let oper = select.select();
-        let message = panic_message(|| drop(oper.recv(&other_rx)));
+        let message = panic_message(|| {
+            let _ = oper.recv(&other_rx);
+        });
         assert!(
             message.contains("passed a receiver that wasn't selected"),
             "{message}"
         );
         let oper = select.select();
-        let message = panic_message(|| drop(oper.send(&tx, 9)));
+        let message = panic_message(|| {
+            let _ = oper.send(&tx, 9);
+        });
         assert!(
             message.contains("passed a sender that wasn't selected"),
             "{message}"
@@ -248,13 +254,17 @@ fn completing_with_another_channel_panics_and_gives_back() {
         let mut select = Select::new();
         select.send(&tx);
         let oper = select.select();
-        let message = panic_message(|| drop(oper.send(&other_tx, 3)));
+        let message = panic_message(|| {
+            let _ = oper.send(&other_tx, 3);
+        });
         assert!(
             message.contains("passed a sender that wasn't selected"),
             "{message}"
         );
         let oper = select.select();
-        let message = panic_message(|| drop(oper.recv(&rx)));
+        let message = panic_message(|| {
+            let _ = oper.recv(&rx);
+        });
         assert!(
             message.contains("passed a receiver that wasn't selected"),
             "{message}"

@@ -817,6 +817,7 @@ impl<T> Outcome for Reserving<'_, T> {
 /// }
 /// assert_eq!(rx2.recv().unwrap(), "hi");
 /// ```
+#[derive(Default)]
 pub struct Select<'a> {
     /// The operations, in the order added, with their indices.
     ops: Vec<(usize, &'a dyn Port<'a>, bool)>,
@@ -842,16 +843,6 @@ impl std::fmt::Debug for Select<'_> {
             .field("operations", &self.ops.len())
             .field("biased", &self.biased)
             .finish()
-    }
-}
-
-impl Default for Select<'_> {
-    fn default() -> Self {
-        Select {
-            ops: Vec::new(),
-            next: 0,
-            biased: false,
-        }
     }
 }
 
