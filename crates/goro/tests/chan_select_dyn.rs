@@ -492,3 +492,19 @@ fn a_waiting_select_send_meets_a_select_receiver() {
     let rounds = sender.join().unwrap();
     assert_eq!(receiver.join().unwrap(), rounds);
 }
+
+/// `Select<'a>` is covariant in `'a`, as crossbeam's: a select over long-lived handles
+/// can be used where a shorter lifetime is expected (this only has to compile).
+#[test]
+fn a_select_shortens_its_lifetime() {
+    fn shorten<'short>(select: Select<'static>) -> Select<'short> {
+        select
+    }
+    let rx: &'static chan::Receiver<u8> = Box::leak(Box::new(chan::never()));
+    let mut long = Select::new();
+    long.recv(rx);
+    let (_tx, rx2) = chan::unbounded::<u16>();
+    let mut short = shorten(long);
+    short.recv(&rx2);
+    assert!(short.try_select().is_err());
+}

@@ -28,6 +28,11 @@
 //! (`Select::ready`) registers *observer* entries instead, which any operation on the
 //! channel claims without moving a message (see mod.rs), and reports the case.
 //!
+//! [`Select`]'s send operations are given their value after the selection: selecting
+//! one *reserves* (see reserve.rs), and while it waits it queues an observer entry and
+//! looks again when woken. A receiver held by a reservation that is given up wakes with
+//! `RETRY` and starts its select over.
+//!
 //! A claim moves a message only into (or out of) the claimed entry's slot, under the
 //! waiter's single CAS, so a case that loses never consumes its message: it stays in
 //! its channel. Readiness checks skip the waiter's own entries, so a select that sends
@@ -590,8 +595,8 @@ fn random_below(n: usize) -> usize {
 }
 
 /// A [`Select`]'s channel handle, type-erased: it makes the case for one run.
-trait Port<'a> {
-    fn case(&'a self) -> Box<dyn Op<'a> + 'a>;
+trait Port {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a>;
 }
 
 /// A case of one [`Select`] run.
@@ -612,14 +617,14 @@ trait Outcome {
     fn data(&mut self) -> *mut ();
 }
 
-impl<'a, T> Port<'a> for Receiver<T> {
-    fn case(&'a self) -> Box<dyn Op<'a> + 'a> {
+impl<T> Port for Receiver<T> {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a> {
         Box::new(RecvCase::new(self))
     }
 }
 
-impl<'a, T> Port<'a> for Sender<T> {
-    fn case(&'a self) -> Box<dyn Op<'a> + 'a> {
+impl<T> Port for Sender<T> {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a> {
         Box::new(ReserveCase {
             tx: self,
             slot: Slot::new(None),
@@ -820,7 +825,7 @@ impl<T> Outcome for Reserving<'_, T> {
 #[derive(Default)]
 pub struct Select<'a> {
     /// The operations, in the order added, with their indices.
-    ops: Vec<(usize, &'a dyn Port<'a>, bool)>,
+    ops: Vec<(usize, &'a (dyn Port + 'a))>,
     /// The index of the next operation added.
     next: usize,
     /// The first ready operation wins, not a random one.
@@ -881,18 +886,18 @@ impl<'a> Select<'a> {
     /// Adds a send on `tx`; returns its index. The value is given once it is selected
     /// ([`SelectedOperation::send`]).
     pub fn send<T>(&mut self, tx: &'a Sender<T>) -> usize {
-        self.add(tx, true)
+        self.add(tx)
     }
 
     /// Adds a receive from `rx`; returns its index.
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.add(rx, false)
+        self.add(rx)
     }
 
-    fn add(&mut self, port: &'a dyn Port<'a>, send: bool) -> usize {
+    fn add(&mut self, port: &'a (dyn Port + 'a)) -> usize {
         let index = self.next;
         self.next += 1;
-        self.ops.push((index, port, send));
+        self.ops.push((index, port));
         index
     }
 
@@ -921,7 +926,7 @@ impl<'a> Select<'a> {
         let at = self
             .ops
             .iter()
-            .position(|&(i, _, _)| i == index)
+            .position(|&(i, _)| i == index)
             .expect("no operation with this index");
         self.ops.remove(at);
     }
@@ -1046,7 +1051,7 @@ impl<'a> Select<'a> {
     }
 
     fn cases(&self) -> Vec<Box<dyn Op<'a> + 'a>> {
-        self.ops.iter().map(|&(_, port, _)| port.case()).collect()
+        self.ops.iter().map(|&(_, port)| port.case()).collect()
     }
 
     fn ready_or(&mut self, otherwise: Otherwise) -> Option<usize> {

@@ -107,7 +107,8 @@ impl Waiter {
 
     /// Gives up waiting, for a single operation's waiter. The caller holds the lock of
     /// the channel its entry was queued in. Returns `false` if it was claimed first
-    /// (the claim is then complete: claims finish under the same lock).
+    /// (the claim is then complete, as claims finish under the same lock; except a
+    /// reservation's, which completes or retries later: the caller waits for it).
     pub(crate) fn abort_locked(&self) -> bool {
         debug_assert!(!self.select);
         // No claim can run concurrently (we hold its lock): load and store suffice.
