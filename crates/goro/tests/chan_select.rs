@@ -236,19 +236,19 @@ fn channels_may_repeat_and_selects_mix_threads_and_coroutines() {
 
 #[test]
 fn the_dynamic_select_waits_on_a_runtime_sized_set() {
-    use goro::chan::{Select, Selected};
+    use goro::chan::Select;
     let channels: Vec<_> = (0..50).map(|_| chan::bounded::<usize>(0)).collect();
     // Nothing ready: try and timeout variants give up.
     let mut sel = Select::new();
     channels.iter().for_each(|(_, rx)| {
         sel.recv(rx);
     });
-    assert!(sel.try_select().is_none());
+    assert!(sel.try_select().is_err());
     let mut sel = Select::new();
     channels.iter().for_each(|(_, rx)| {
         sel.recv(rx);
     });
-    assert!(sel.select_timeout(Duration::from_millis(10)).is_none());
+    assert!(sel.select_timeout(Duration::from_millis(10)).is_err());
     // A sender on channel 33 arrives while the select is parked.
     let tx33 = channels[33].0.clone();
     let sender = goro::go!(move || {
@@ -259,15 +259,19 @@ fn the_dynamic_select_waits_on_a_runtime_sized_set() {
     for (_, rx) in &channels {
         sel.recv(rx);
     }
-    assert_eq!(sel.select(), (33, Selected::Recv(Ok(330))));
+    let oper = sel.select();
+    assert_eq!(oper.index(), 33);
+    assert_eq!(oper.recv(&channels[33].1), Ok(330));
     sender.join().unwrap();
     // Send cases, mixed with receive cases.
     let (tx, rx) = chan::bounded::<usize>(1);
     let (_idle_tx, idle_rx) = chan::bounded::<usize>(0);
     let mut sel = Select::new();
     sel.recv(&idle_rx);
-    let send_index = sel.send(&tx, 5);
-    assert_eq!(sel.select(), (send_index, Selected::Send(Ok(()))));
+    let send_index = sel.send(&tx);
+    let oper = sel.select();
+    assert_eq!(oper.index(), send_index);
+    assert_eq!(oper.send(&tx, 5), Ok(()));
     assert_eq!(rx.recv(), Ok(5));
 }
 
@@ -404,9 +408,15 @@ fn a_non_blocking_select_is_linearizable() {
                         let mut select = chan::Select::new();
                         select.recv(&a);
                         select.recv(&b);
-                        select
-                            .try_select()
-                            .map(|(i, _)| if i == 0 { &a_tx } else { &b_tx })
+                        select.try_select().ok().map(|oper| {
+                            if oper.index() == 0 {
+                                oper.recv(&a).unwrap();
+                                &a_tx
+                            } else {
+                                oper.recv(&b).unwrap();
+                                &b_tx
+                            }
+                        })
                     }
                 };
                 match found {
@@ -539,7 +549,9 @@ fn a_biased_select_prefers_its_first_ready_case() {
         let mut select = chan::Select::new_biased();
         select.recv(&rx2);
         select.recv(&rx1);
-        assert_eq!(select.try_select(), Some((1, chan::Selected::Recv(Ok(0)))));
+        let oper = select.try_select().unwrap();
+        assert_eq!(oper.index(), 1);
+        assert_eq!(oper.recv(&rx1), Ok(0));
         let idle = goro::select_biased! {
             recv(rx2) -> _ => false,
             default => true,
@@ -578,10 +590,10 @@ fn ready_finds_a_ready_case_without_completing_it() {
             let mut select = chan::Select::new();
             select.recv(&rx);
             select.recv(&rx2);
-            assert_eq!(select.try_ready(), None);
-            assert_eq!(select.ready_timeout(ms(5)), None);
+            assert!(select.try_ready().is_err());
+            assert!(select.ready_timeout(ms(5)).is_err());
             tx2.send(7).unwrap();
-            assert_eq!(select.try_ready(), Some(1));
+            assert_eq!(select.try_ready(), Ok(1));
             assert_eq!(select.ready(), 1);
         }
         assert_eq!(rx2.try_recv(), Ok(7), "ready took nothing");
@@ -605,7 +617,7 @@ fn ready_finds_a_ready_case_without_completing_it() {
             rx.recv()
         });
         let mut select = chan::Select::new();
-        select.send(&tx, 0);
+        select.send(&tx);
         assert_eq!(select.ready(), 0);
         drop(select);
         tx.send(9).unwrap();
@@ -615,6 +627,6 @@ fn ready_finds_a_ready_case_without_completing_it() {
         drop(tx2);
         let mut select = chan::Select::new();
         select.recv(&rx2);
-        assert_eq!(select.ready_timeout(ms(1000)), Some(0));
+        assert_eq!(select.ready_timeout(ms(1000)), Ok(0));
     });
 }

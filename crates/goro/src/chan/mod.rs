@@ -32,11 +32,12 @@
 //! producer.join().unwrap();
 //! ```
 
+mod reserve;
 mod select;
 mod spin;
 pub(crate) mod waiter;
 
-pub use select::{Select, Selected};
+pub use select::{Select, SelectedOperation};
 
 #[doc(hidden)]
 pub use select::{
@@ -61,7 +62,9 @@ use waiter::{Entry, Slot, Waiter};
 //    waiting receiver before it buffers anything, and a receiver (or a select's recv
 //    case) queues only after finding `buf` empty under the same lock.
 // 2. `sendq` holds a live entry only while `buf` is full (a rendezvous channel's always
-//    is): a receive refills the buffer from the longest-waiting sender.
+//    is): a receive refills the buffer from the longest-waiting sender. Room held by a
+//    selected send (`reserved`, see `Reservation`) counts as full; giving it back
+//    refills as a receive does.
 // 3. Hence `close` may claim every queued receiver as "closed": none of them is passed
 //    over a buffered message. Buffered messages are always delivered before "closed".
 // 4. Every read of the state, and every claim of a queued entry, happens under the lock;
@@ -86,6 +89,8 @@ struct State<T> {
     closed: bool,
     /// Every receiver is gone: sends fail.
     no_receivers: bool,
+    /// Buffer room held by selected sends that have no value yet (`Reservation::Room`).
+    reserved: usize,
     recvq: VecDeque<Entry<T>>,
     sendq: VecDeque<Entry<T>>,
     /// A timer channel's next value (`goro::time`), delivered when it is due: by the
@@ -110,6 +115,7 @@ impl<T> Chan<T> {
                 buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
                 closed: false,
                 no_receivers: false,
+                reserved: 0,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),
                 timer: None,
@@ -153,7 +159,7 @@ impl<T> Chan<T> {
             }
         }
         let value = value.expect("not handed over");
-        if cap.is_none_or(|cap| state.buf.len() < cap) {
+        if cap.is_none_or(|cap| state.buf.len() + state.reserved < cap) {
             state.buf.push_back(value);
             return Ok(Ok(()));
         }
@@ -221,7 +227,7 @@ impl<T> Chan<T> {
         state.closed
             || state.no_receivers
             || others(&state.recvq, me)
-            || cap.is_none_or(|cap| state.buf.len() < cap)
+            || cap.is_none_or(|cap| state.buf.len() + state.reserved < cap)
     }
 
     /// A timer channel: delivers its value if it is due (the message of a tick missed
@@ -291,15 +297,27 @@ impl<T> Chan<T> {
 
     #[track_caller]
     fn recv(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
+        loop {
+            if let Some(result) = self.recv_once(deadline) {
+                return result;
+            }
+        }
+    }
+
+    /// One attempt of `recv`: `None` if a reservation of its waiter was given up
+    /// (`waiter::RETRY`): start over.
+    #[inline]
+    #[track_caller]
+    fn recv_once(&self, deadline: Deadline) -> Option<Result<T, RecvTimeoutError>> {
         let mut locked = self.lock();
         let Locked { state, wake } = &mut locked;
         match Chan::try_recv_locked(state, wake, self.cap) {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => return Err(RecvTimeoutError::Disconnected),
+            Ok(Some(value)) => return Some(Ok(value)),
+            Ok(None) => return Some(Err(RecvTimeoutError::Disconnected)),
             Err(()) => {}
         }
         if let Deadline::Now = deadline {
-            return Err(RecvTimeoutError::Timeout);
+            return Some(Err(RecvTimeoutError::Timeout));
         }
         let waiter = Waiter::single();
         let slot = Slot::new(None);
@@ -314,12 +332,13 @@ impl<T> Chan<T> {
         };
         drop(locked);
         let on = goro_sched::Wait::new(goro_sched::WaitReason::ChanRecv);
-        if wait(&waiter, deadline, || queued.abort(), on).is_none() {
-            return Err(RecvTimeoutError::Timeout);
+        match wait(&waiter, deadline, || queued.abort(), on) {
+            None => Some(Err(RecvTimeoutError::Timeout)),
+            Some(waiter::RETRY) => None,
+            // Claimed: by a sender, which filled the slot, or by closing, which did not.
+            // SAFETY: the claim is complete.
+            Some(_) => Some(unsafe { slot.take() }.ok_or(RecvTimeoutError::Disconnected)),
         }
-        // Claimed: by a sender, which filled the slot, or by closing, which did not.
-        // SAFETY: the claim is complete.
-        unsafe { slot.take() }.ok_or(RecvTimeoutError::Disconnected)
     }
 
     /// Closes the channel; wakes every waiting receiver (which then sees it closed and
@@ -390,6 +409,21 @@ fn others<T>(queue: &VecDeque<Entry<T>>, me: &Waiter) -> bool {
     queue
         .iter()
         .any(|e| !e.is_for(me) && !e.observes() && e.is_live())
+}
+
+/// Wakes (and removes) every observer in `queue`: an operation just queued in the other
+/// queue of the channel may have made their case ready. (A select registering; a single
+/// operation's attempt before queueing wakes them already.)
+fn wake_observers<T>(queue: &mut VecDeque<Entry<T>>, wake: &mut Wake) {
+    let mut i = 0;
+    while i < queue.len() {
+        if queue[i].observes() {
+            let entry = queue.remove(i).expect("in range");
+            wake_observer(entry, wake);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// A select's `ready` watched this queue, and something happened there: wake it (its
@@ -1048,5 +1082,6 @@ impl<'a, T> IntoIterator for &'a Receiver<T> {
 
 mod errors;
 pub use errors::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };

@@ -28,6 +28,11 @@
 //! (`Select::ready`) registers *observer* entries instead, which any operation on the
 //! channel claims without moving a message (see mod.rs), and reports the case.
 //!
+//! [`Select`]'s send operations are given their value after the selection: selecting
+//! one *reserves* (see reserve.rs), and while it waits it queues an observer entry and
+//! looks again when woken. A receiver held by a reservation that is given up wakes with
+//! `RETRY` and starts its select over.
+//!
 //! A claim moves a message only into (or out of) the claimed entry's slot, under the
 //! waiter's single CAS, so a case that loses never consumes its message: it stays in
 //! its channel. Readiness checks skip the waiter's own entries, so a select that sends
@@ -40,10 +45,14 @@
 #![allow(private_interfaces)]
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::waiter::{Entry, Slot, Waiter};
-use super::{Chan, Deadline, Locked, Receiver, RecvError, SendError, Sender, State, Wake, wait};
+use super::reserve::Reservation;
+use super::waiter::{Entry, RETRY, Slot, Waiter};
+use super::{
+    Chan, Deadline, Locked, ReadyTimeoutError, Receiver, RecvError, SelectTimeoutError, SendError,
+    Sender, State, TryReadyError, TrySelectError, Wake, wait, wake_observers,
+};
 
 mod sealed {
     /// Only `RecvCase` and `SendCase` are select cases.
@@ -94,12 +103,13 @@ pub trait Case: sealed::Sealed {
     unsafe fn register(&self, waiter: &Waiter, index: usize, observe: bool) -> bool;
     /// Removes `waiter`'s entries from the channel.
     fn unregister(&self, waiter: &Waiter);
-    /// Takes the result from the slot.
+    /// Takes the result from the slot. Returns `false` if the case did not complete
+    /// after all (a send whose value comes later was only woken): look again.
     ///
     /// # Safety
     ///
     /// This case's entry was claimed and the claim is complete.
-    unsafe fn claimed(&self);
+    unsafe fn claimed(&self) -> bool;
 }
 
 /// A `recv(r)` case.
@@ -267,6 +277,8 @@ impl<T> Case for RecvCase<'_, T> {
             if observe {
                 Entry::observer(waiter, index, &self.slot)
             } else {
+                // A receiver waits now: a send observed may be ready.
+                wake_observers(&mut state.sendq, wake);
                 Entry::new(waiter, index, &self.slot)
             }
         };
@@ -278,10 +290,11 @@ impl<T> Case for RecvCase<'_, T> {
         remove(&self.rx.chan, waiter);
     }
 
-    unsafe fn claimed(&self) {
+    unsafe fn claimed(&self) -> bool {
         // SAFETY: the claim is complete (the caller's contract).
         let value = unsafe { self.slot.take() };
         self.result.set(Some(value.ok_or(RecvError)));
+        true
     }
 }
 
@@ -321,7 +334,8 @@ impl<T> Case for SendCase<'_, T> {
 
     unsafe fn register(&self, waiter: &Waiter, index: usize, observe: bool) -> bool {
         let mut locked = self.tx.chan.lock();
-        if Chan::send_ready_locked(&locked.state, self.tx.chan.cap, waiter) {
+        let Locked { state, wake } = &mut locked;
+        if Chan::send_ready_locked(state, self.tx.chan.cap, waiter) {
             return true;
         }
         // SAFETY: as for `RecvCase::register`.
@@ -329,10 +343,12 @@ impl<T> Case for SendCase<'_, T> {
             if observe {
                 Entry::observer(waiter, index, &self.slot)
             } else {
+                // A sender waits now: a receive observed may be ready.
+                wake_observers(&mut state.recvq, wake);
                 Entry::new(waiter, index, &self.slot)
             }
         };
-        locked.state.sendq.push_back(entry);
+        state.sendq.push_back(entry);
         false
     }
 
@@ -341,7 +357,7 @@ impl<T> Case for SendCase<'_, T> {
         remove(&self.tx.chan, waiter);
     }
 
-    unsafe fn claimed(&self) {
+    unsafe fn claimed(&self) -> bool {
         // SAFETY: the claim is complete (the caller's contract).
         let value = unsafe { self.slot.take() };
         // A receiver took the value, or closing left it there.
@@ -349,6 +365,7 @@ impl<T> Case for SendCase<'_, T> {
             None => Ok(()),
             Some(value) => Err(SendError(value)),
         }));
+        true
     }
 }
 
@@ -362,6 +379,19 @@ pub enum Otherwise {
     Default,
     /// Wait up to this long, then take the `default` arm.
     Timeout(Duration),
+    /// Wait until then, then take the `default` arm.
+    Until(Instant),
+}
+
+impl Otherwise {
+    fn deadline(self) -> Deadline {
+        match self {
+            Otherwise::Wait => Deadline::Never,
+            Otherwise::Default => Deadline::Now,
+            Otherwise::Timeout(t) => Deadline::after(t),
+            Otherwise::Until(at) => Deadline::At(at),
+        }
+    }
 }
 
 /// The cases registered so far for one waiter (`order[..count]`), as a guard: dropping
@@ -453,11 +483,7 @@ fn shuffled(n: usize) -> Vec<usize> {
 #[track_caller]
 fn ready(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
     let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
-    let deadline = match otherwise {
-        Otherwise::Wait => Deadline::Never,
-        Otherwise::Default => Deadline::Now,
-        Otherwise::Timeout(t) => Deadline::after(t),
-    };
+    let deadline = otherwise.deadline();
     let waiter = Waiter::select();
     if !deadline.may_wait() {
         // Declared before `_locked`: wakes after the locks are released.
@@ -500,11 +526,7 @@ pub fn select_biased(cases: &[&dyn Case], otherwise: Otherwise) -> Option<usize>
 #[track_caller]
 fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usize> {
     let on = goro_sched::Wait::new(goro_sched::WaitReason::Select);
-    let deadline = match otherwise {
-        Otherwise::Wait => Deadline::Never,
-        Otherwise::Default => Deadline::Now,
-        Otherwise::Timeout(t) => Deadline::after(t),
-    };
+    let deadline = otherwise.deadline();
     loop {
         if !deadline.may_wait() {
             return try_all_at_once(cases, order);
@@ -545,12 +567,15 @@ fn run(cases: &[&dyn Case], order: &[usize], otherwise: Otherwise) -> Option<usi
             wait(&waiter, Deadline::Never, || waiter.abort(), on)
         };
         drop(registered);
-        if let Some(i) = won {
+        if let Some(i) = won
+            && i != RETRY
             // SAFETY: `wait` returned the case whose claim is complete.
-            unsafe { cases[i].claimed() };
+            && unsafe { cases[i].claimed() }
+        {
             return Some(i);
         }
-        // Aborted because something became ready: start over.
+        // Aborted because something became ready, or a reservation of the claim was
+        // given up (`RETRY`), or a send that has no value yet woke: start over.
     }
 }
 
@@ -575,84 +600,276 @@ fn random_below(n: usize) -> usize {
     })
 }
 
-/// What the completed operation of a [`Select`] produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Selected<T> {
-    /// A receive case: the message, or `Err` if its channel is closed and drained.
-    Recv(Result<T, RecvError>),
-    /// A send case: `Ok`, or `Err` with the value if its channel is closed.
-    Send(Result<(), SendError<T>>),
+/// A [`Select`]'s channel handle, type-erased: it makes the case for one run.
+trait Port {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a>;
 }
 
-enum DynCase<'a, T> {
-    Recv(RecvCase<'a, T>),
-    Send(SendCase<'a, T>),
+/// A case of one [`Select`] run.
+trait Op<'a> {
+    fn as_case(&self) -> &dyn Case;
+    /// The selected case's outcome, for its [`SelectedOperation`] to complete.
+    fn into_selected(self: Box<Self>) -> Box<dyn Outcome + 'a>;
 }
 
-impl<T> DynCase<'_, T> {
+/// A selected operation's outcome, type-erased. Dropped uncompleted, it gives back what
+/// it holds (see reserve.rs).
+trait Outcome {
+    /// The channel it is on.
+    fn chan_addr(&self) -> usize;
+    fn is_send(&self) -> bool;
+    /// Points at the outcome: an `Option<Result<T, RecvError>>` for a receive, an
+    /// `Option<Reservation<'a, T>>` for a send, `T` the channel's message type.
+    fn data(&mut self) -> *mut ();
+}
+
+impl<T> Port for Receiver<T> {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a> {
+        Box::new(RecvCase::new(self))
+    }
+}
+
+impl<T> Port for Sender<T> {
+    fn case<'a>(&'a self) -> Box<dyn Op<'a> + 'a> {
+        Box::new(ReserveCase {
+            tx: self,
+            slot: Slot::new(None),
+            reservation: Cell::new(None),
+        })
+    }
+}
+
+impl<'a, T> Op<'a> for RecvCase<'a, T> {
     fn as_case(&self) -> &dyn Case {
-        match self {
-            DynCase::Recv(case) => case,
-            DynCase::Send(case) => case,
+        self
+    }
+
+    fn into_selected(mut self: Box<Self>) -> Box<dyn Outcome + 'a> {
+        Box::new(Received {
+            rx: self.rx,
+            result: Some(self.take()),
+        })
+    }
+}
+
+/// A selected receive: the message is taken at the selection.
+struct Received<'a, T> {
+    rx: &'a Receiver<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+impl<T> Outcome for Received<'_, T> {
+    fn chan_addr(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.rx.chan) as usize
+    }
+
+    fn is_send(&self) -> bool {
+        false
+    }
+
+    fn data(&mut self) -> *mut () {
+        (&raw mut self.result).cast()
+    }
+}
+
+impl<T> Drop for Received<'_, T> {
+    fn drop(&mut self) {
+        if let Some(Ok(value)) = self.result.take() {
+            self.rx.chan.unreceive(value);
         }
     }
 }
 
-/// A select over a set of channels known only at run time, all carrying `T`; the
-/// dynamic counterpart of [`select!`](crate::select). Add cases, then run it once.
+/// A [`Select`]'s send case: selected with a reservation (reserve.rs), its value given
+/// later. While it waits it queues an observer entry, which any operation on the
+/// channel wakes, and then looks again.
+struct ReserveCase<'a, T> {
+    tx: &'a Sender<T>,
+    /// Observer entries point here; it stays empty.
+    slot: Slot<T>,
+    reservation: Cell<Option<Reservation<'a, T>>>,
+}
+
+impl<'a, T> ReserveCase<'a, T> {
+    fn try_in(&self, state: &mut State<T>, wake: &mut Wake) -> bool {
+        let chan: &'a Chan<T> = &self.tx.chan;
+        match chan.reserve_send_locked(state, wake) {
+            Some(reservation) => {
+                self.reservation.set(Some(reservation));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl<T> sealed::Sealed for ReserveCase<'_, T> {}
+
+impl<T> Case for ReserveCase<'_, T> {
+    fn chan_addr(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.tx.chan) as usize
+    }
+
+    fn lock_raw(&self) {
+        self.tx.chan.state.lock_raw();
+    }
+
+    unsafe fn unlock_raw(&self) {
+        // SAFETY: locked with `lock_raw` (the caller's contract).
+        unsafe { self.tx.chan.state.unlock_raw() }
+    }
+
+    unsafe fn try_locked(&self, wake: &mut Wake) -> bool {
+        // SAFETY: the caller holds the lock (as in `RecvCase::try_locked`).
+        self.try_in(unsafe { &mut *self.tx.chan.state.data_ptr() }, wake)
+    }
+
+    fn try_now(&self) -> bool {
+        let mut locked = self.tx.chan.lock();
+        let Locked { state, wake } = &mut locked;
+        self.try_in(state, wake)
+    }
+
+    unsafe fn ready_locked(&self, me: &Waiter, _: &mut Wake) -> bool {
+        // SAFETY: as in `RecvCase::try_locked`.
+        let state = unsafe { &*self.tx.chan.state.data_ptr() };
+        Chan::send_ready_locked(state, self.tx.chan.cap, me)
+    }
+
+    unsafe fn register(&self, waiter: &Waiter, index: usize, _observe: bool) -> bool {
+        let mut locked = self.tx.chan.lock();
+        if Chan::send_ready_locked(&locked.state, self.tx.chan.cap, waiter) {
+            return true;
+        }
+        // SAFETY: as for `RecvCase::register`.
+        let entry = unsafe { Entry::observer(waiter, index, &self.slot) };
+        locked.state.sendq.push_back(entry);
+        false
+    }
+
+    fn unregister(&self, waiter: &Waiter) {
+        remove(&self.tx.chan, waiter);
+    }
+
+    unsafe fn claimed(&self) -> bool {
+        // Only woken (an observer): the engine looks again, and reserves then.
+        false
+    }
+}
+
+impl<'a, T> Op<'a> for ReserveCase<'a, T> {
+    fn as_case(&self) -> &dyn Case {
+        self
+    }
+
+    fn into_selected(self: Box<Self>) -> Box<dyn Outcome + 'a> {
+        Box::new(Reserving {
+            chan_addr: Case::chan_addr(&*self),
+            reservation: self.reservation.into_inner(),
+        })
+    }
+}
+
+/// A selected send: what it reserved, until the value comes.
+struct Reserving<'a, T> {
+    chan_addr: usize,
+    reservation: Option<Reservation<'a, T>>,
+}
+
+impl<T> Outcome for Reserving<'_, T> {
+    fn chan_addr(&self) -> usize {
+        self.chan_addr
+    }
+
+    fn is_send(&self) -> bool {
+        true
+    }
+
+    fn data(&mut self) -> *mut () {
+        (&raw mut self.reservation).cast()
+    }
+}
+
+/// A select over operations known only at run time, on channels of any message types;
+/// crossbeam-channel's `Select`. Add operations ([`send`](Select::send),
+/// [`recv`](Select::recv)), then [`select`](Select::select) one: it is chosen as
+/// [`select!`](crate::select) would choose it (at random among the ready ones), and the
+/// [`SelectedOperation`] returned must be completed with the same channel handle
+/// ([`SelectedOperation::recv`], [`SelectedOperation::send`]). A `Select` can be run
+/// again, cloned, and have operations [removed](Select::remove).
+///
+/// A selected receive has taken its message; a selected send holds what made it
+/// possible (a waiting receiver, or room in the buffer) until its value is given. An
+/// operation dropped uncompleted gives that back (the message goes back to the front of
+/// its channel; a held receiver starts its receive over), then panics.
 ///
 /// # Examples
 ///
 /// ```
-/// use goro::chan::{self, Select, Selected};
+/// use goro::chan::{self, Select};
 ///
-/// let channels: Vec<_> = (0..10).map(|_| chan::bounded::<usize>(1)).collect();
-/// channels[7].0.send(70).unwrap();
+/// let (tx1, rx1) = chan::unbounded::<i32>();
+/// let (tx2, rx2) = chan::bounded::<String>(1);
+/// tx1.send(10).unwrap();
 ///
 /// let mut select = Select::new();
-/// for (_, rx) in &channels {
-///     select.recv(rx);
+/// let recv1 = select.recv(&rx1);
+/// let send2 = select.send(&tx2);
+/// for _ in 0..2 {
+///     let oper = select.select();
+///     let index = oper.index();
+///     if index == recv1 {
+///         assert_eq!(oper.recv(&rx1), Ok(10));
+///     } else {
+///         assert_eq!(index, send2);
+///         oper.send(&tx2, "hi".to_string()).unwrap();
+///     }
+///     select.remove(index); // done with it
 /// }
-/// let (index, selected) = select.select();
-/// assert_eq!((index, selected), (7, Selected::Recv(Ok(70))));
+/// assert_eq!(rx2.recv().unwrap(), "hi");
 /// ```
-pub struct Select<'a, T> {
-    cases: Vec<DynCase<'a, T>>,
-    /// The first ready case wins, not a random one.
+#[derive(Default)]
+pub struct Select<'a> {
+    /// The operations, in the order added, with their indices.
+    ops: Vec<(usize, &'a (dyn Port + 'a))>,
+    /// The index of the next operation added.
+    next: usize,
+    /// The first ready operation wins, not a random one.
     biased: bool,
 }
 
-impl<T> std::fmt::Debug for Select<'_, T> {
+impl Clone for Select<'_> {
+    fn clone(&self) -> Self {
+        Select {
+            ops: self.ops.clone(),
+            next: self.next,
+            biased: self.biased,
+        }
+    }
+}
+
+impl std::fmt::Debug for Select<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Select")
-            .field("cases", &self.cases.len())
+            .field("operations", &self.ops.len())
             .field("biased", &self.biased)
             .finish()
     }
 }
 
-impl<T> Default for Select<'_, T> {
-    fn default() -> Self {
-        Select {
-            cases: Vec::new(),
-            biased: false,
-        }
-    }
-}
-
-impl<'a, T> Select<'a, T> {
+impl<'a> Select<'a> {
     /// An empty select.
-    pub fn new() -> Select<'a, T> {
+    pub fn new() -> Select<'a> {
         Select::default()
     }
 
-    /// An empty select that prefers its earlier cases: the first ready case (in the
+    /// An empty select that prefers its earlier operations: the first ready one (in the
     /// order added) wins, as [`select_biased!`](crate::select_biased).
     ///
     /// # Examples
     ///
     /// ```
-    /// use goro::chan::{self, Select, Selected};
+    /// use goro::chan::{self, Select};
     ///
     /// let (tx, rx) = chan::unbounded();
     /// let (tx2, rx2) = chan::unbounded();
@@ -661,47 +878,118 @@ impl<'a, T> Select<'a, T> {
     /// let mut select = Select::new_biased();
     /// select.recv(&rx);
     /// select.recv(&rx2);
-    /// assert_eq!(select.select(), (0, Selected::Recv(Ok(1))));
+    /// let oper = select.select();
+    /// assert_eq!(oper.index(), 0);
+    /// assert_eq!(oper.recv(&rx), Ok(1));
     /// ```
-    pub fn new_biased() -> Select<'a, T> {
+    pub fn new_biased() -> Select<'a> {
         Select {
-            cases: Vec::new(),
             biased: true,
+            ..Select::default()
         }
     }
 
-    /// Adds a case receiving from `rx`; returns its index.
-    pub fn recv(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.cases.push(DynCase::Recv(RecvCase::new(rx)));
-        self.cases.len() - 1
+    /// Adds a send on `tx`; returns its index. The value is given once it is selected
+    /// ([`SelectedOperation::send`]).
+    pub fn send<T>(&mut self, tx: &'a Sender<T>) -> usize {
+        self.add(tx)
     }
 
-    /// Adds a case sending `value` on `tx`; returns its index. If another case wins,
-    /// the value is dropped with the select.
-    pub fn send(&mut self, tx: &'a Sender<T>, value: T) -> usize {
-        self.cases.push(DynCase::Send(SendCase::new(tx, value)));
-        self.cases.len() - 1
+    /// Adds a receive from `rx`; returns its index.
+    pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.add(rx)
     }
 
-    /// Waits until one case completes; returns its index and outcome.
+    fn add(&mut self, port: &'a (dyn Port + 'a)) -> usize {
+        let index = self.next;
+        self.next += 1;
+        self.ops.push((index, port));
+        index
+    }
+
+    /// Removes the operation with `index`. The indices of the others stay.
     ///
     /// # Panics
     ///
-    /// If there are no cases: it would wait forever.
-    #[track_caller]
-    pub fn select(self) -> (usize, Selected<T>) {
-        assert!(
-            !self.cases.is_empty(),
-            "a Select with no cases would wait forever"
-        );
-        self.run(Otherwise::Wait)
-            .expect("a select without a default completes a case")
+    /// If there is no operation with that index (never added, or removed already).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goro::chan::{self, Select};
+    ///
+    /// let (tx, rx) = chan::unbounded::<i32>();
+    /// let (_tx2, rx2) = chan::unbounded::<i32>();
+    /// tx.send(1).unwrap();
+    /// let mut select = Select::new();
+    /// let first = select.recv(&rx);
+    /// let second = select.recv(&rx2);
+    /// select.remove(first);
+    /// assert!(select.try_select().is_err()); // only `rx2` is left, and it is empty
+    /// # let _ = second;
+    /// ```
+    pub fn remove(&mut self, index: usize) {
+        let at = self
+            .ops
+            .iter()
+            .position(|&(i, _)| i == index)
+            .expect("no operation with this index");
+        self.ops.remove(at);
     }
 
-    /// Waits until one of the cases could complete, without completing it; returns its
-    /// index. Someone else may take the message (or the room) before the caller acts,
-    /// so follow it with a `try_` operation and be ready to wait again (as with
-    /// crossbeam-channel's `ready`). A closed channel counts as ready.
+    /// Waits until an operation is selected.
+    ///
+    /// # Panics
+    ///
+    /// If no operations have been added (it would wait forever).
+    #[track_caller]
+    pub fn select(&mut self) -> SelectedOperation<'a> {
+        self.assert_not_empty();
+        self.run(Otherwise::Wait)
+            .expect("a select without a deadline selects an operation")
+    }
+
+    /// Selects an operation that is ready now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySelectError`] if none is.
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'a>, TrySelectError> {
+        self.run(Otherwise::Default).ok_or(TrySelectError)
+    }
+
+    /// Waits at most `timeout` for an operation to be selected.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectTimeoutError`] if none was in time.
+    #[track_caller]
+    pub fn select_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        self.run(Otherwise::Timeout(timeout))
+            .ok_or(SelectTimeoutError)
+    }
+
+    /// Waits until `deadline` at most for an operation to be selected.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectTimeoutError`] if none was in time.
+    #[track_caller]
+    pub fn select_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        self.run(Otherwise::Until(deadline))
+            .ok_or(SelectTimeoutError)
+    }
+
+    /// Waits until one of the operations could complete, without selecting it; returns
+    /// its index. Someone else may take the message (or the room) before the caller
+    /// acts, so follow it with a `try_` operation and be ready to wait again. A closed
+    /// channel counts as ready.
     ///
     /// # Examples
     ///
@@ -720,63 +1008,175 @@ impl<'a, T> Select<'a, T> {
     ///
     /// # Panics
     ///
-    /// If there are no cases: it would wait forever.
+    /// If no operations have been added (it would wait forever).
     #[track_caller]
     pub fn ready(&mut self) -> usize {
-        assert!(
-            !self.cases.is_empty(),
-            "a Select with no cases would wait forever"
-        );
+        self.assert_not_empty();
         self.ready_or(Otherwise::Wait)
-            .expect("ready without a timeout finds a case")
+            .expect("ready without a deadline finds an operation")
     }
 
-    /// The index of a case that could complete now, if any (without completing it).
-    pub fn try_ready(&mut self) -> Option<usize> {
-        self.ready_or(Otherwise::Default)
+    /// The index of an operation that could complete now, without selecting it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryReadyError`] if none could.
+    pub fn try_ready(&mut self) -> Result<usize, TryReadyError> {
+        self.ready_or(Otherwise::Default).ok_or(TryReadyError)
     }
 
     /// As [`ready`](Select::ready), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadyTimeoutError`] if none was ready in time.
     #[track_caller]
-    pub fn ready_timeout(&mut self, timeout: Duration) -> Option<usize> {
+    pub fn ready_timeout(&mut self, timeout: Duration) -> Result<usize, ReadyTimeoutError> {
         self.ready_or(Otherwise::Timeout(timeout))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    /// As [`ready`](Select::ready), waiting until `deadline` at most.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadyTimeoutError`] if none was ready in time.
+    #[track_caller]
+    pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
+        self.ready_or(Otherwise::Until(deadline))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    fn assert_not_empty(&self) {
+        assert!(
+            !self.ops.is_empty(),
+            "no operations have been added to `Select`"
+        );
     }
 
     fn order(&self) -> Vec<usize> {
         if self.biased {
-            (0..self.cases.len()).collect()
+            (0..self.ops.len()).collect()
         } else {
-            shuffled(self.cases.len())
+            shuffled(self.ops.len())
         }
+    }
+
+    fn cases(&self) -> Vec<Box<dyn Op<'a> + 'a>> {
+        self.ops.iter().map(|&(_, port)| port.case()).collect()
     }
 
     #[track_caller]
     fn ready_or(&mut self, otherwise: Otherwise) -> Option<usize> {
-        let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
-        ready(&cases, &self.order(), otherwise)
-    }
-
-    /// Completes a case that is ready now, if any.
-    pub fn try_select(self) -> Option<(usize, Selected<T>)> {
-        self.run(Otherwise::Default)
-    }
-
-    /// Waits at most `timeout` for a case to complete.
-    #[track_caller]
-    pub fn select_timeout(self, timeout: Duration) -> Option<(usize, Selected<T>)> {
-        self.run(Otherwise::Timeout(timeout))
+        let cases = self.cases();
+        let refs: Vec<&dyn Case> = cases.iter().map(|c| c.as_case()).collect();
+        let at = ready(&refs, &self.order(), otherwise)?;
+        Some(self.ops[at].0)
     }
 
     #[track_caller]
-    fn run(mut self, otherwise: Otherwise) -> Option<(usize, Selected<T>)> {
-        let index = {
-            let cases: Vec<&dyn Case> = self.cases.iter().map(DynCase::as_case).collect();
-            run(&cases, &self.order(), otherwise)?
+    fn run(&mut self, otherwise: Otherwise) -> Option<SelectedOperation<'a>> {
+        let mut cases = self.cases();
+        let at = {
+            let refs: Vec<&dyn Case> = cases.iter().map(|c| c.as_case()).collect();
+            run(&refs, &self.order(), otherwise)?
         };
-        let outcome = match &mut self.cases[index] {
-            DynCase::Recv(case) => Selected::Recv(case.take()),
-            DynCase::Send(case) => Selected::Send(case.take()),
-        };
-        Some((index, outcome))
+        Some(SelectedOperation {
+            index: self.ops[at].0,
+            outcome: Some(cases.swap_remove(at).into_selected()),
+        })
+    }
+}
+
+/// An operation a [`Select`] selected, to be completed with the same channel handle:
+/// [`recv`](SelectedOperation::recv) for a receive, [`send`](SelectedOperation::send)
+/// for a send.
+///
+/// # Panics
+///
+/// When completed with a handle of another channel, or as the other kind of operation;
+/// and when dropped uncompleted (not while unwinding): what it held is given back first
+/// (see [`Select`]).
+#[must_use = "a selected operation must be completed with `recv` or `send`"]
+pub struct SelectedOperation<'a> {
+    index: usize,
+    outcome: Option<Box<dyn Outcome + 'a>>,
+}
+
+impl std::fmt::Debug for SelectedOperation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectedOperation")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SelectedOperation<'_> {
+    /// The index [`Select::send`] or [`Select::recv`] returned for this operation.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Completes a selected send with `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the value if the channel was closed (or had no receivers)
+    /// when the send was selected, or was closed since while the send held room in its
+    /// buffer (a send on a closed channel fails).
+    ///
+    /// # Panics
+    ///
+    /// If the selected operation is not a send on `tx`'s channel.
+    pub fn send<T>(mut self, tx: &Sender<T>, value: T) -> Result<(), SendError<T>> {
+        let mut outcome = self.outcome.take().expect("completed once");
+        let chan_addr = std::sync::Arc::as_ptr(&tx.chan) as usize;
+        assert!(
+            outcome.is_send() && outcome.chan_addr() == chan_addr,
+            "passed a sender that wasn't selected"
+        );
+        // SAFETY: a send outcome on this channel is a `Reserving<T>` of the channel's
+        // message type: the channel is alive (the select borrows its handle, and so does
+        // the caller), so the same address is the same channel, of one type `T`.
+        let reservation = unsafe { &mut *outcome.data().cast::<Option<Reservation<'_, T>>>() }
+            .take()
+            .expect("a selected send holds a reservation");
+        reservation.complete(value)
+    }
+
+    /// Completes a selected receive: its message, or `Err` if the channel is closed and
+    /// drained.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] if the channel was closed and drained.
+    ///
+    /// # Panics
+    ///
+    /// If the selected operation is not a receive from `rx`'s channel.
+    pub fn recv<T>(mut self, rx: &Receiver<T>) -> Result<T, RecvError> {
+        let mut outcome = self.outcome.take().expect("completed once");
+        let chan_addr = std::sync::Arc::as_ptr(&rx.chan) as usize;
+        assert!(
+            !outcome.is_send() && outcome.chan_addr() == chan_addr,
+            "passed a receiver that wasn't selected"
+        );
+        // SAFETY: a receive outcome on this channel is a `Received<T>` of the channel's
+        // message type (as in `send`).
+        unsafe { &mut *outcome.data().cast::<Option<Result<T, RecvError>>>() }
+            .take()
+            .expect("a selected receive holds its outcome")
+    }
+}
+
+impl Drop for SelectedOperation<'_> {
+    fn drop(&mut self) {
+        if let Some(outcome) = self.outcome.take() {
+            // Gives back what it holds.
+            drop(outcome);
+            if !std::thread::panicking() {
+                panic!("dropped `SelectedOperation` without completing the operation");
+            }
+        }
     }
 }

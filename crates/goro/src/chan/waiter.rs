@@ -27,6 +27,13 @@
 //! to `ABORTED`); if that CAS fails, someone claimed it first and the operation
 //! completes after all (the waiter parks on until step 3; the unpark of step 4 comes).
 //!
+//! A *reservation* ([`Entry::reserve`]) is a claim split in two: step 1 under the lock,
+//! steps 2-4 later, by the holder of the [`Reserved`] (a `SelectedOperation` whose send
+//! value comes after the selection). Meanwhile the waiter stays `BUSY`: it cannot give
+//! up, and its other entries (a select's) are dropped as stale. The holder either
+//! completes the claim with the message, or gives it up with [`RETRY`], which wakes
+//! the waiter to start its operation over (it moved nothing, and lost nothing).
+//!
 //! The records live in the waiter's frame, so the frame must not end while an entry
 //! points at them. Who guarantees that: an entry is only ever read under its channel's
 //! lock, and is in a queue until either a claimer pops it (under the lock) or the
@@ -44,8 +51,12 @@ use goro_sched::Unparker;
 const WAITING: usize = usize::MAX;
 /// Claimed by the waiter itself: it gave up (timeout).
 const ABORTED: usize = usize::MAX - 1;
-/// A claimer is moving the message.
+/// A claimer is moving the message, or holds the waiter reserved (see
+/// [`Entry::reserve`]).
 const BUSY: usize = usize::MAX - 2;
+/// The claim that reserved the waiter was given up: the waiter moved no message and
+/// starts its operation over. [`Waiter::claimed`] reports it as this case number.
+pub(crate) const RETRY: usize = usize::MAX - 3;
 
 /// One blocked coroutine or thread. Lives in its own stack frame (see the module doc).
 #[derive(Debug)]
@@ -84,6 +95,7 @@ impl Waiter {
         // Acquire: pairs with the Release store of step 3 in `Entry::claim`.
         match self.state.load(Ordering::Acquire) {
             WAITING | ABORTED | BUSY => None,
+            // (`RETRY` comes out as a case number: the caller starts over.)
             case => Some(case),
         }
     }
@@ -95,7 +107,8 @@ impl Waiter {
 
     /// Gives up waiting, for a single operation's waiter. The caller holds the lock of
     /// the channel its entry was queued in. Returns `false` if it was claimed first
-    /// (the claim is then complete: claims finish under the same lock).
+    /// (the claim is then complete, as claims finish under the same lock; except a
+    /// reservation's, which completes or retries later: the caller waits for it).
     pub(crate) fn abort_locked(&self) -> bool {
         debug_assert!(!self.select);
         // No claim can run concurrently (we hold its lock): load and store suffice.
@@ -234,6 +247,32 @@ impl<T> Entry<T> {
         self.waiter().is_waiting()
     }
 
+    /// Step 1 of a claim, without the rest: holds the waiter `BUSY` for a [`Reserved`],
+    /// which does steps 2-4 later (or gives the claim up). The caller holds the lock of
+    /// the channel this entry was just popped from. Returns the entry back if it was
+    /// stale.
+    pub(crate) fn reserve(self) -> Result<Reserved<T>, Entry<T>> {
+        let waiter = self.waiter();
+        let claimed = if waiter.select {
+            waiter
+                .state
+                .compare_exchange(WAITING, BUSY, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        } else if waiter.state.load(Ordering::Relaxed) == WAITING {
+            // Under our lock, as in `claim`; `BUSY` makes its `abort_locked` fail
+            // until the reservation ends (which may be after we unlock).
+            waiter.state.store(BUSY, Ordering::Relaxed);
+            true
+        } else {
+            false
+        };
+        if claimed {
+            Ok(Reserved { entry: self })
+        } else {
+            Err(self)
+        }
+    }
+
     /// Steps 1-3 of a claim. The caller holds the lock of the channel this entry was
     /// just popped from. If the waiter is still waiting, claims it for this entry and
     /// lets `f` move the message. Returns `f`'s result and the waiter's unparker, for
@@ -274,5 +313,60 @@ impl<T> Entry<T> {
         // Acquire load in `claimed`. After this store the frame may vanish.
         waiter.state.store(self.case, Ordering::Release);
         Ok((result, unparker))
+    }
+}
+
+/// A waiting receiver held `BUSY` by [`Entry::reserve`] until the message is given
+/// ([`complete`](Reserved::complete)) or the reservation given up (on drop: the
+/// waiter starts over). The waiter's frame lives until then: it parks while `BUSY`.
+#[derive(Debug)]
+pub(crate) struct Reserved<T> {
+    entry: Entry<T>,
+}
+
+// SAFETY: as for `Entry`: the holder moves a `T` into the waiter's slot from any
+// thread, and touches only its atomic state and its unparker.
+unsafe impl<T: Send> Send for Reserved<T> {}
+
+impl<T> Reserved<T> {
+    /// Steps 2-4: puts `value` in the waiter's slot and wakes it.
+    pub(crate) fn complete(self, value: T) {
+        self.finish(Some(value));
+        // Finished: not again on drop.
+        std::mem::forget(self);
+    }
+
+    /// Steps 2-4 with `value`, or without one: [`RETRY`]. Called once (by `complete`
+    /// or by drop).
+    fn finish(&self, value: Option<T>) {
+        let waiter = self.entry.waiter();
+        let case = if value.is_some() {
+            self.entry.case
+        } else {
+            RETRY
+        };
+        // SAFETY: `BUSY` (since `reserve`) gives us the slot and the unparker alone,
+        // as in `claim`; the frame lives while the waiter is `BUSY` (it parks).
+        let unparker = unsafe {
+            if let Some(value) = value {
+                (*self.entry.slot)
+                    .value
+                    .with_mut(|slot| *slot = Some(value));
+            }
+            waiter.unparker.with_mut(|u| (*u).take())
+        };
+        // Release: the message and the taken unparker happen-before the waiter's
+        // Acquire load. After this store the frame may vanish.
+        waiter.state.store(case, Ordering::Release);
+        if let Some(unparker) = unparker {
+            unparker.unpark_owned();
+        }
+    }
+}
+
+impl<T> Drop for Reserved<T> {
+    /// Gives the reservation up: the waiter wakes with [`RETRY`] and starts over.
+    fn drop(&mut self) {
+        self.finish(None);
     }
 }

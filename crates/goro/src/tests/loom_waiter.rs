@@ -5,7 +5,7 @@
 
 use loom::sync::{Arc, Mutex};
 
-use crate::chan::waiter::{Entry, Slot, Waiter};
+use crate::chan::waiter::{Entry, RETRY, Slot, Waiter};
 
 /// Waits for the claim to complete, as `wait` does by parking.
 fn claimed_case(waiter: &Waiter) -> usize {
@@ -154,4 +154,82 @@ fn single_claim_publishes_the_message() {
         assert_eq!(unsafe { slot.take() }, Some(5));
         sender.join().unwrap();
     });
+}
+
+/// A reservation (chan/reserve.rs) of a select's waiter: one thread reserves case 0
+/// under its channel's lock, then (after unlocking) completes it with a message or
+/// gives it up (`RETRY`), while a sender claims case 1 and the waiter's timeout fires.
+/// In every interleaving exactly one of them decides the waiter, a given-up
+/// reservation moves nothing, and every message is in exactly one place.
+#[test]
+fn reservation_completes_or_retries_and_moves_once() {
+    for give_up in [false, true] {
+        loom::model(move || {
+            let waiter = Waiter::select();
+            let slots = [Slot::new(None), Slot::new(None)];
+            let channels: Vec<Arc<Mutex<Option<Entry<u32>>>>> = (0..2)
+                .map(|case| {
+                    // SAFETY: the main thread removes any entry still queued (below)
+                    // before `waiter` and `slots` go away, and waits out a reservation.
+                    let entry = unsafe { Entry::new(&waiter, case, &slots[case]) };
+                    Arc::new(Mutex::new(Some(entry)))
+                })
+                .collect();
+            let reserver = {
+                let chan = channels[0].clone();
+                loom::thread::spawn(move || {
+                    let reserved = chan.lock().unwrap().take().and_then(|e| e.reserve().ok());
+                    let Some(reserved) = reserved else {
+                        return Some(20);
+                    };
+                    if give_up {
+                        drop(reserved);
+                        Some(20)
+                    } else {
+                        reserved.complete(20);
+                        None
+                    }
+                })
+            };
+            let sender = {
+                let chan = channels[1].clone();
+                loom::thread::spawn(move || {
+                    let mut message = Some(11);
+                    let claim = chan
+                        .lock()
+                        .unwrap()
+                        .take()
+                        .and_then(|e| e.claim(|slot| *slot = message.take()).ok());
+                    if let Some(((), Some(unparker))) = claim {
+                        unparker.unpark_owned();
+                    }
+                    message
+                })
+            };
+            let won = if waiter.abort() {
+                None
+            } else {
+                Some(claimed_case(&waiter))
+            };
+            for chan in &channels {
+                chan.lock().unwrap().take();
+            }
+            // SAFETY: decided (claimed and complete, retried, or aborted), and
+            // unregistered everywhere.
+            let in_slots = [unsafe { slots[0].take() }, unsafe { slots[1].take() }];
+            let kept = [reserver.join().unwrap(), sender.join().unwrap()];
+            match won {
+                None => assert_eq!((in_slots, kept), ([None, None], [Some(20), Some(11)])),
+                Some(RETRY) => {
+                    assert!(give_up);
+                    assert_eq!((in_slots, kept), ([None, None], [Some(20), Some(11)]));
+                }
+                Some(0) => assert_eq!((in_slots, kept), ([Some(20), None], [None, Some(11)])),
+                Some(case) => {
+                    assert_eq!(case, 1);
+                    assert_eq!((in_slots, kept), ([None, Some(11)], [Some(20), None]));
+                }
+            }
+        });
+    }
 }
