@@ -185,6 +185,33 @@ fn a_panic_dropping_a_detached_coroutines_panic_payload_is_reported() {
     );
 }
 
+/// A detached coroutine's result whose destructor waits (spawns a coroutine and joins
+/// it): dropped by the runtime on a worker between coroutines, it blocked that worker,
+/// and with one worker the coroutine it waited for never ran.
+#[test]
+fn a_detached_coroutines_result_whose_drop_joins_a_coroutine() {
+    with_one_and_two_workers(
+        "a_detached_coroutines_result_whose_drop_joins_a_coroutine",
+        &[],
+        || {
+            static JOINED: AtomicUsize = AtomicUsize::new(0);
+            struct JoinsOnDrop;
+            impl Drop for JoinsOnDrop {
+                fn drop(&mut self) {
+                    let n = goro::go!(|| 7).join().unwrap();
+                    JOINED.fetch_add(n, Ordering::SeqCst);
+                }
+            }
+            for _ in 0..10 {
+                drop(goro::go!(|| JoinsOnDrop));
+            }
+            wait_for("a result's destructor never finished its join", || {
+                JOINED.load(Ordering::SeqCst) == 70
+            });
+        },
+    );
+}
+
 #[test]
 fn a_panic_dropping_a_timer_callback_that_never_ran_is_reported() {
     with_one_and_two_workers(
