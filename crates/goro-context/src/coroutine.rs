@@ -195,7 +195,8 @@ pub struct Coroutine<R> {
 //    coroutine ran. Restriction (in "Dropping a coroutine"): a suspended coroutine that
 //    borrows a thread-local must not be dropped by the destructor of a thread-local
 //    first used after the thread's first coroutine ran; std offers no way to see that
-//    case, and goro's scheduler never does it (it unwinds before its threads exit).
+//    case, and goro's scheduler never does it (it drops no suspended coroutine: one
+//    that nobody can wake is leaked).
 unsafe impl<R: Send> Send for Coroutine<R> {}
 
 /// Configures a coroutine before it is created: its name and stack size.

@@ -77,6 +77,28 @@ pub(crate) fn drop_caught<T>(value: T, what: &str) {
     }
 }
 
+/// Drops the result (value or panic payload) of a coroutine that nobody will join, as
+/// [`drop_caught`] does. Its destructor is user code and may wait: join a coroutine it
+/// spawns, receive. On a worker between coroutines that would block the worker itself,
+/// and with one worker the coroutine it waits for could never run; so there the result
+/// is dropped in a coroutine of its own (unless it is `()`, which has no destructor).
+pub(crate) fn drop_result(result: thread::Result<task::Output>) {
+    const WHAT: &str = "the result of a detached coroutine";
+    /// Drops its content under `drop_caught` wherever it is dropped: in the dropping
+    /// coroutine, or here if that coroutine cannot be spawned.
+    struct Caught(Option<thread::Result<task::Output>>);
+    impl Drop for Caught {
+        fn drop(&mut self) {
+            drop_caught(self.0.take(), WHAT);
+        }
+    }
+    let unit = matches!(&result, Ok(value) if value.is::<()>());
+    let caught = Caught(Some(result));
+    if !unit && worker::current_worker().is_some() && !in_coroutine() {
+        let _detached = spawn(SpawnOptions::default(), move || drop(caught));
+    }
+}
+
 /// Reports a panic that the runtime caught in user code and goes on: one line on the
 /// process's real stderr, with the panic's message. Written to `stderr()` directly, not
 /// with `eprintln!`: under `cargo test`, runtime threads inherit the output capture of

@@ -419,8 +419,8 @@ impl Drop for Task {
             .unwrap_or_else(|e| e.into_inner())
             .result
             .take();
-        if result.is_some() {
-            crate::drop_caught(result, "the result of a detached coroutine");
+        if let Some(result) = result {
+            crate::drop_result(result);
         }
     }
 }

@@ -1305,3 +1305,49 @@ impl Local {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A panic that unwinds out of a worker's loop (a runtime bug: user code never
+    /// unwinds that far) leaves `LOCAL` null, so nothing that runs later on the thread
+    /// (a thread-local's destructor that spawns, say) follows it into the dead frame.
+    #[test]
+    fn local_is_cleared_when_the_worker_loop_unwinds() {
+        let config = Config {
+            workers: 1,
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            allow_migration: false,
+        };
+        // A runtime of its own, never started: this thread plays its worker 0.
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config).unwrap()));
+        let pending = task::Pending {
+            f: Box::new(|| Box::new(()) as task::Output),
+            name: None,
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            stack: None,
+        };
+        let task = Task::new(pending, false);
+        // A queued task with no body makes `run` panic ("unreachable").
+        // SAFETY: the task is in no run queue yet; nobody else can reach its body.
+        unsafe { *task.body() = Body::Finished };
+        rt.workers[0]
+            .next
+            .store(Arc::into_raw(task).cast_mut(), Ordering::Release);
+        let deque = rt.deques.lock().unwrap()[0].take().unwrap();
+        thread::spawn(move || {
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                worker_main(rt, 0, deque)
+            }));
+            assert!(unwound.is_err(), "the worker loop should have panicked");
+            assert!(
+                local_ptr().is_null(),
+                "LOCAL still points into worker_main's unwound frame"
+            );
+            assert_eq!(current_worker(), None);
+        })
+        .join()
+        .unwrap();
+    }
+}

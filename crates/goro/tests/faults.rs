@@ -1,7 +1,7 @@
 //! Fault injection: a panic in every place where the runtime runs user code, each
 //! followed by a check that the runtime still works, with one and with two workers;
 //! parked coroutines that nobody can wake; and a park/unpark stress between a plain
-//! thread and a coroutine in `select!`.
+//! thread and a coroutine in `select!`, and between coroutines in `select!`.
 //!
 //! Each case runs in a child process (its own runtime, its own worker count) with a
 //! deadline: a dead worker shows up as a hang, an abort as a signal.
@@ -181,6 +181,33 @@ fn a_panic_dropping_a_detached_coroutines_panic_payload_is_reported() {
                 drop(goro::go!(|| std::panic::panic_any(Bomb("payload bomb"))));
             }
             wait_for_explosions(10);
+        },
+    );
+}
+
+/// A detached coroutine's result whose destructor waits (spawns a coroutine and joins
+/// it): dropped by the runtime on a worker between coroutines, it blocked that worker,
+/// and with one worker the coroutine it waited for never ran.
+#[test]
+fn a_detached_coroutines_result_whose_drop_joins_a_coroutine() {
+    with_one_and_two_workers(
+        "a_detached_coroutines_result_whose_drop_joins_a_coroutine",
+        &[],
+        || {
+            static JOINED: AtomicUsize = AtomicUsize::new(0);
+            struct JoinsOnDrop;
+            impl Drop for JoinsOnDrop {
+                fn drop(&mut self) {
+                    let n = goro::go!(|| 7).join().unwrap();
+                    JOINED.fetch_add(n, Ordering::SeqCst);
+                }
+            }
+            for _ in 0..10 {
+                drop(goro::go!(|| JoinsOnDrop));
+            }
+            wait_for("a result's destructor never finished its join", || {
+                JOINED.load(Ordering::SeqCst) == 70
+            });
         },
     );
 }
@@ -472,4 +499,102 @@ fn raw_ping_pong(run: Duration) -> (u64, Duration) {
     unparker.unpark();
     echo.join().unwrap();
     (round, elapsed)
+}
+
+/// Go's `TestSelectStress`, between coroutines only: on each of four rendezvous
+/// channels one plain sender or receiver coroutine, and on the other end a coroutine
+/// that serves two of the channels through one `select!` (a case whose quota is met
+/// moves to a channel nobody serves). Rounds of 4 x 20,000 messages for 4 s; a lost
+/// wake-up leaves a round unfinished (issue 9: 5426cda hung in about 3 s with two
+/// workers).
+#[test]
+fn select_stress_between_coroutines() {
+    const NAME: &str = "select_stress_between_coroutines";
+    for workers in [1, 2] {
+        match in_child(NAME, workers, Duration::from_secs(60)) {
+            Err(()) => {
+                let start = Instant::now();
+                let mut rounds = 0;
+                while start.elapsed() < Duration::from_secs(4) {
+                    select_stress_round(20_000);
+                    rounds += 1;
+                }
+                eprintln!("{rounds} rounds in {:?}", start.elapsed());
+                return;
+            }
+            Ok((ok, stderr)) => {
+                assert!(ok, "{workers} worker(s): lost a wake-up? stderr:\n{stderr}");
+            }
+        }
+    }
+}
+
+/// One round of [`select_stress_between_coroutines`]: `n` messages on each channel.
+fn select_stress_round(n: usize) {
+    let [c0, c1, c2, c3] = [(); 4].map(|()| chan::bounded::<usize>(0));
+    // Where a select case goes once its quota is met: nobody sends or receives there.
+    let (never_tx, never_rx) = chan::bounded::<usize>(0);
+    let mut handles = Vec::new();
+    for tx in [c0.0.clone(), c2.0.clone()] {
+        handles.push(goro::go!(move || {
+            for i in 0..n {
+                tx.send(i).unwrap();
+            }
+        }));
+    }
+    for rx in [c1.1.clone(), c3.1.clone()] {
+        handles.push(goro::go!(move || {
+            for _ in 0..n {
+                rx.recv().unwrap();
+            }
+        }));
+    }
+    let (mut a, mut b, never) = (c1.0.clone(), c3.0.clone(), never_tx.clone());
+    handles.push(goro::go!(move || {
+        let (mut sent_a, mut sent_b) = (0, 0);
+        while sent_a < n || sent_b < n {
+            goro::select! {
+                send(a, sent_a) -> r => {
+                    r.unwrap();
+                    sent_a += 1;
+                    if sent_a == n {
+                        a = never.clone();
+                    }
+                },
+                send(b, sent_b) -> r => {
+                    r.unwrap();
+                    sent_b += 1;
+                    if sent_b == n {
+                        b = never.clone();
+                    }
+                },
+            }
+        }
+    }));
+    let (mut a, mut b, never) = (c0.1.clone(), c2.1.clone(), never_rx.clone());
+    handles.push(goro::go!(move || {
+        let (mut got_a, mut got_b) = (0, 0);
+        while got_a < n || got_b < n {
+            goro::select! {
+                recv(a) -> m => {
+                    m.unwrap();
+                    got_a += 1;
+                    if got_a == n {
+                        a = never.clone();
+                    }
+                },
+                recv(b) -> m => {
+                    m.unwrap();
+                    got_b += 1;
+                    if got_b == n {
+                        b = never.clone();
+                    }
+                },
+            }
+        }
+    }));
+    // A hang here is caught by the child's deadline.
+    for handle in handles {
+        handle.join().unwrap();
+    }
 }

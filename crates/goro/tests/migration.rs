@@ -1,7 +1,8 @@
 //! With `allow_migration()`, started coroutines move between workers as goroutines do;
 //! pinned ones stay.
 
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -20,25 +21,40 @@ fn migrating_runtime() -> MutexGuard<'static, ()> {
     ALONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn spin(d: Duration) {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
+/// Spins (never yielding the worker) until `done`; panics after a generous 20 s.
+fn spin_until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
         std::hint::spin_loop();
     }
 }
 
-/// A spawns B, keeps its own worker busy long enough for the idle worker to steal B,
-/// then joins B. B finishes on the other worker, and its wakeup of A is where A may
-/// move: to the waker's worker, as in Go. Returns A's thread before and after.
+/// A spawns B and keeps its own worker busy until B has started, so B runs on the other
+/// worker (which steals it); then A joins B. B keeps that worker busy until A is parked
+/// in `join` (A's worker is idle then: nothing else runs), then finishes: its wakeup of
+/// A is where A may move, to the waker's worker, as in Go. Returns A's thread before,
+/// B's thread, and A's thread after.
 fn wake_from_the_other_worker(builder: goro::Builder) -> (ThreadId, ThreadId, ThreadId) {
     builder
         .spawn(|| {
             let before = std::thread::current().id();
-            let b = goro::go!(|| {
-                spin(Duration::from_millis(30));
-                std::thread::current().id()
+            let started = Arc::new(AtomicBool::new(false));
+            let joining = Arc::new(AtomicBool::new(false));
+            let b = goro::go!({
+                let (started, joining) = (started.clone(), joining.clone());
+                move || {
+                    started.store(true, Ordering::SeqCst);
+                    spin_until("A never parked in join", || {
+                        joining.load(Ordering::SeqCst) && goro::stats().idle_workers >= 1
+                    });
+                    std::thread::current().id()
+                }
             });
-            spin(Duration::from_millis(20));
+            spin_until("the idle worker never stole B", || {
+                started.load(Ordering::SeqCst)
+            });
+            joining.store(true, Ordering::SeqCst);
             let b_ran_on = b.join().unwrap();
             (before, b_ran_on, std::thread::current().id())
         })
