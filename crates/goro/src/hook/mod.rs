@@ -263,11 +263,14 @@ impl<T> AssertSend<T> {
 }
 
 /// Runs a libc call on the blocking pool while the coroutine parks, and brings its
-/// `errno` back to the calling thread.
+/// `errno` back to the calling thread. The pool thread starts the call with the
+/// caller's `errno`, so a call that succeeds leaves it as the caller had it.
 fn offload<T: Copy, R: Send>(args: T, call: fn(T) -> R) -> R {
     let args = AssertSend(args);
+    let saved = errno();
     let (result, e) = goro_sched::blocking(move || {
         let args = args.into_inner();
+        set_errno(saved);
         let result = call(args);
         (result, errno())
     });

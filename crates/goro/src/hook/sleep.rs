@@ -3,10 +3,10 @@
 //! std's `thread::sleep` is `nanosleep` or `clock_nanosleep`, depending on the version.
 
 use std::ffi::{c_int, c_uint};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::io::timespec_duration;
-use super::{active, real, set_errno};
+use super::{active, errno, real, set_errno};
 
 #[unsafe(no_mangle)]
 unsafe extern "C-unwind" fn nanosleep(
@@ -20,7 +20,7 @@ unsafe extern "C-unwind" fn nanosleep(
     // SAFETY: `req` is non-null and, by nanosleep's contract, points to a timespec.
     match timespec_duration(unsafe { &*req }) {
         Some(d) => {
-            goro_sched::sleep(d);
+            park_for(d);
             0 // `rem` is written only when a signal cuts the sleep short
         }
         None => {
@@ -52,7 +52,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
         return libc::EINVAL; // this one returns the error instead of setting errno
     };
     if flags & libc::TIMER_ABSTIME == 0 {
-        goro_sched::sleep(d);
+        park_for(d);
         return 0;
     }
     let mut now = libc::timespec {
@@ -66,11 +66,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
     let now = timespec_duration(&now).unwrap_or_default();
     // Until the absolute time, measured on our monotonic clock from here.
     if let Some(left) = d.checked_sub(now) {
-        if let Some(at) = Instant::now().checked_add(left) {
-            goro_sched::sleep_until(at);
-        } else {
-            goro_sched::sleep(Duration::MAX);
-        }
+        park_for(left);
     }
     0
 }
@@ -81,7 +77,7 @@ unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
         // SAFETY: usleep takes a plain number.
         return unsafe { real::usleep(usec) };
     }
-    goro_sched::sleep(Duration::from_micros(u64::from(usec)));
+    park_for(Duration::from_micros(u64::from(usec)));
     0
 }
 
@@ -91,6 +87,15 @@ unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
         // SAFETY: sleep takes a plain number.
         return unsafe { real::sleep(secs) };
     }
-    goro_sched::sleep(Duration::from_secs(u64::from(secs)));
+    park_for(Duration::from_secs(u64::from(secs)));
     0
+}
+
+/// Parks for `d` on goro's timer, with `errno` as the caller left it: libc's sleeps
+/// leave it untouched on success, but while the coroutine is parked its thread runs
+/// other code that sets the thread's `errno`.
+fn park_for(d: Duration) {
+    let saved = errno();
+    goro_sched::sleep(d);
+    set_errno(saved);
 }

@@ -1,0 +1,121 @@
+//! Feature `hook`, the edges: `errno` across a park, flags the user passes. One worker,
+//! so the coroutines of a test share one thread (and one `errno`).
+#![cfg(all(feature = "hook", target_os = "linux", target_env = "gnu"))]
+
+mod support;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use support::{Watchdog, one_worker};
+
+fn errno() -> i32 {
+    // SAFETY: the calling thread's errno, read on the thread that owns it.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Runs `call` in a coroutine with `errno` set to a marker, while another coroutine on
+/// the same worker keeps failing system calls (each sets the thread's `errno` to
+/// `EBADF`) between its own parks. Returns `call`'s result and the `errno` it left.
+fn errno_after<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> (T, i32) {
+    let running = Arc::new(AtomicBool::new(true));
+    let r = running.clone();
+    let clobber = goro::go!(move || {
+        while r.load(Ordering::Acquire) {
+            // SAFETY: closing -1 only fails (EBADF).
+            unsafe { libc::close(-1) };
+            goro::sleep(Duration::from_millis(1));
+        }
+    });
+    let caller = goro::go!(move || {
+        goro::sleep(Duration::from_millis(5)); // the clobberer is in its loop by then
+        set_errno(libc::ENOTTY);
+        let result = call();
+        (result, errno())
+    });
+    let out = caller.join().unwrap();
+    running.store(false, Ordering::Release);
+    clobber.join().unwrap();
+    out
+}
+
+/// A pipe's two ends as std files.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    (r.into(), w.into())
+}
+
+fn pollfd(fd: &std::fs::File) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+#[test]
+fn sleeps_that_park_leave_errno_as_the_caller_had_it() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "errno across sleeps");
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 30_000_000,
+    };
+    // SAFETY: a valid timespec; no remainder wanted.
+    let (r, e) = errno_after(move || unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) });
+    assert_eq!((r, e), (0, libc::ENOTTY), "nanosleep");
+    let (r, e) = errno_after(move || {
+        // SAFETY: as above.
+        unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut()) }
+    });
+    assert_eq!((r, e), (0, libc::ENOTTY), "clock_nanosleep");
+    // SAFETY: usleep takes a plain number.
+    let (r, e) = errno_after(|| unsafe { libc::usleep(30_000) });
+    assert_eq!((r, e), (0, libc::ENOTTY), "usleep");
+    let (_, e) = errno_after(|| thread::sleep(Duration::from_millis(30)));
+    assert_eq!(e, libc::ENOTTY, "std::thread::sleep");
+}
+
+#[test]
+fn polls_that_park_leave_errno_as_the_caller_had_it() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "errno across polls");
+    // One descriptor: the poller.
+    let (r, mut w) = pipe();
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        w.write_all(b"x").unwrap();
+        w
+    });
+    let (n, e) = errno_after(move || {
+        let mut one = [pollfd(&r)];
+        // SAFETY: a valid pollfd array.
+        unsafe { libc::poll(one.as_mut_ptr(), 1, 5_000) }
+    });
+    let _w = writer.join().unwrap();
+    assert_eq!((n, e), (1, libc::ENOTTY), "poll on one descriptor");
+    // Two descriptors: a pool thread makes the call.
+    let (r1, _w1) = pipe();
+    let (r2, mut w2) = pipe();
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        w2.write_all(b"y").unwrap();
+        w2
+    });
+    let (n, e) = errno_after(move || {
+        let mut two = [pollfd(&r1), pollfd(&r2)];
+        // SAFETY: a valid pollfd array.
+        unsafe { libc::poll(two.as_mut_ptr(), 2, 5_000) }
+    });
+    let _w2 = writer.join().unwrap();
+    assert_eq!((n, e), (1, libc::ENOTTY), "poll on two descriptors");
+}
