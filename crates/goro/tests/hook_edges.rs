@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,4 +119,41 @@ fn polls_that_park_leave_errno_as_the_caller_had_it() {
     });
     let _w2 = writer.join().unwrap();
     assert_eq!((n, e), (1, libc::ENOTTY), "poll on two descriptors");
+}
+
+#[test]
+fn a_peek_that_waits_for_all_sees_the_stream_from_its_start() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "MSG_PEEK | MSG_WAITALL");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"ab").unwrap();
+        thread::sleep(Duration::from_millis(100));
+        conn.write_all(b"cd").unwrap();
+        thread::sleep(Duration::from_millis(100));
+        conn // open until the reader is done
+    });
+    let reader = goro::go!(move || {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        thread::sleep(Duration::from_millis(30)); // "ab" has arrived, "cd" not yet
+        let mut peeked = [0u8; 4];
+        // SAFETY: a writable buffer of 4 bytes.
+        let n = unsafe {
+            libc::recv(
+                conn.as_raw_fd(),
+                peeked.as_mut_ptr().cast(),
+                4,
+                libc::MSG_PEEK | libc::MSG_WAITALL,
+            )
+        };
+        let mut read = [0u8; 4];
+        conn.read_exact(&mut read).unwrap();
+        (n, peeked, read)
+    });
+    let (n, peeked, read) = reader.join().unwrap();
+    peer.join().unwrap();
+    assert_eq!(&read, b"abcd");
+    assert_eq!((n, &peeked), (4, b"abcd"));
 }

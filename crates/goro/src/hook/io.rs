@@ -208,6 +208,13 @@ unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags:
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recv(fd, buf, len, flags) };
     }
+    let want = wait_all(fd, flags, len);
+    if peek_all(flags, want) {
+        // SAFETY: the caller's arguments (see the note at the top).
+        return offload((fd, buf, len, flags), |(fd, buf, len, flags)| unsafe {
+            real::recv(fd, buf, len, flags)
+        });
+    }
     let saved = errno();
     // SAFETY: the caller's arguments (see the note at the top).
     let attempt = |done: usize| unsafe {
@@ -219,7 +226,6 @@ unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags:
         )
     };
     let first = attempt(0);
-    let want = wait_all(fd, flags, len);
     park_io(
         fd,
         Interest::Readable,
@@ -246,6 +252,16 @@ unsafe extern "C-unwind" fn recvfrom(
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
+    let want = wait_all(fd, flags, len);
+    if peek_all(flags, want) {
+        // SAFETY: the caller's arguments (see the note at the top).
+        return offload(
+            (fd, buf, len, flags, addr, addrlen),
+            |(fd, buf, len, flags, addr, addrlen)| unsafe {
+                real::recvfrom(fd, buf, len, flags, addr, addrlen)
+            },
+        );
+    }
     let saved = errno();
     // The address length is in-out: each attempt starts from the caller's.
     let cap = if addrlen.is_null() {
@@ -269,7 +285,6 @@ unsafe extern "C-unwind" fn recvfrom(
         )
     };
     let first = attempt(0);
-    let want = wait_all(fd, flags, len);
     park_io(
         fd,
         Interest::Readable,
@@ -289,6 +304,13 @@ fn wait_all(fd: c_int, flags: c_int, len: usize) -> Want {
     } else {
         Want::Any
     }
+}
+
+/// Whether a `MSG_WAITALL` run is a peek: peeking consumes nothing, so every attempt
+/// sees the stream from its start again and a run cannot be pieced together from
+/// several attempts. Such a call is left to a pool thread, which blocks in it.
+fn peek_all(flags: c_int, want: Want) -> bool {
+    flags & libc::MSG_PEEK != 0 && matches!(want, Want::All(_))
 }
 
 #[unsafe(no_mangle)]
