@@ -95,7 +95,7 @@ fn msg_of(iov: &[libc::iovec]) -> libc::msghdr {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `read` requires, passed on to calls that read into the same buffer.
     if !active() {
@@ -120,7 +120,7 @@ unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isi
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `readv` requires, passed on to calls that read into the same buffers.
     if !active() {
@@ -144,7 +144,7 @@ unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
+unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `write` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() {
@@ -173,7 +173,7 @@ unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> 
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `writev` requires; `advance` only shortens the caller's buffers.
     if !active() {
@@ -201,7 +201,7 @@ unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_in
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recv` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() || flags & DONTWAIT != 0 {
@@ -238,7 +238,7 @@ unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags:
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recvfrom(
+unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
     len: usize,
@@ -314,7 +314,7 @@ fn peek_all(flags: c_int, want: Want) -> bool {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
+unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recvmsg` requires, passed on unchanged.
     if !active() || flags & DONTWAIT != 0 {
@@ -352,7 +352,7 @@ unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
+unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `send` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() || flags & DONTWAIT != 0 {
@@ -382,7 +382,7 @@ unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, len: usize, flag
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sendto(
+unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
     len: usize,
@@ -420,7 +420,7 @@ unsafe extern "C-unwind" fn sendto(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `sendmsg` requires; later attempts send the rest of the same buffers.
     if !active() || flags & DONTWAIT != 0 {
@@ -456,7 +456,7 @@ unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: 
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn accept(
+unsafe extern "C" fn accept(
     fd: c_int,
     addr: *mut libc::sockaddr,
     addrlen: *mut libc::socklen_t,
@@ -471,7 +471,7 @@ unsafe extern "C-unwind" fn accept(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn accept4(
+unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut libc::sockaddr,
     addrlen: *mut libc::socklen_t,
@@ -504,7 +504,7 @@ fn wait_to_accept(fd: c_int) -> bool {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn connect(
+unsafe extern "C" fn connect(
     fd: c_int,
     addr: *const libc::sockaddr,
     addrlen: libc::socklen_t,
@@ -592,7 +592,7 @@ unsafe extern "C-unwind" fn connect(
 // poll / ppoll / select.
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn poll(
+unsafe extern "C" fn poll(
     fds: *mut libc::pollfd,
     nfds: libc::nfds_t,
     timeout: c_int,
@@ -610,7 +610,7 @@ unsafe extern "C-unwind" fn poll(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn ppoll(
+unsafe extern "C" fn ppoll(
     fds: *mut libc::pollfd,
     nfds: libc::nfds_t,
     timeout: *const libc::timespec,
@@ -730,7 +730,7 @@ pub(super) fn sleep_until(deadline: Option<Instant>) {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn select(
+unsafe extern "C" fn select(
     nfds: c_int,
     readfds: *mut libc::fd_set,
     writefds: *mut libc::fd_set,

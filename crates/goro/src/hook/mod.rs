@@ -50,6 +50,12 @@
 //! success. A parked coroutine is not interrupted by signals, so these hooks never return
 //! `EINTR` where they parked (Go's goroutines behave the same).
 //!
+//! The hooks are `extern "C"`, not `"C-unwind"`: their callers (std's `libc`
+//! declarations, C libraries) assume libc's functions never unwind, so a panic that
+//! escaped a hook would skip their cleanup. None is expected (the hooks' own code
+//! cannot panic, and goro never unwinds a parked coroutine), and were one to happen,
+//! Rust aborts the process at the hook's boundary.
+//!
 //! What is beyond reach is listed in docs/CAVEATS.md: raw system calls (std's
 //! `Mutex`/`Condvar` futexes, rustix's linux_raw backend), `epoll_wait` and `pselect`,
 //! regular files, CPU-bound code.

@@ -9,7 +9,7 @@ use super::io::timespec_duration;
 use super::{active, errno, real, set_errno};
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn nanosleep(
+unsafe extern "C" fn nanosleep(
     req: *const libc::timespec,
     rem: *mut libc::timespec,
 ) -> c_int {
@@ -31,7 +31,7 @@ unsafe extern "C-unwind" fn nanosleep(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn clock_nanosleep(
+unsafe extern "C" fn clock_nanosleep(
     clock: libc::clockid_t,
     flags: c_int,
     req: *const libc::timespec,
@@ -72,7 +72,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
+unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
     if !active() {
         // SAFETY: usleep takes a plain number.
         return unsafe { real::usleep(usec) };
@@ -82,7 +82,7 @@ unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
+unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     if !active() {
         // SAFETY: sleep takes a plain number.
         return unsafe { real::sleep(secs) };
