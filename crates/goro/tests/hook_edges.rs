@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use support::{Watchdog, one_worker};
+use support::{Watchdog, one_worker, worst_tick_gap_while};
 
 fn errno() -> i32 {
     // SAFETY: the calling thread's errno, read on the thread that owns it.
@@ -156,4 +156,27 @@ fn a_peek_that_waits_for_all_sees_the_stream_from_its_start() {
     peer.join().unwrap();
     assert_eq!(&read, b"abcd");
     assert_eq!((n, &peeked), (4, b"abcd"));
+}
+
+#[test]
+fn a_poll_for_events_the_poller_does_not_watch_parks_too() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "poll for POLLPRI alone");
+    // A pipe holding data is readable (POLLIN) but never has POLLPRI: the poller
+    // reports it ready at once, and poll(2) for POLLPRI alone still says nothing.
+    let (r, mut w) = pipe();
+    w.write_all(b"x").unwrap();
+    let (worst, (n, revents)) = worst_tick_gap_while(move || {
+        let mut one = [libc::pollfd {
+            fd: r.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        }];
+        // SAFETY: a valid pollfd array.
+        let n = unsafe { libc::poll(one.as_mut_ptr(), 1, 300) };
+        (n, one[0].revents)
+    });
+    assert_eq!((n, revents), (0, 0));
+    // The poll took 300 ms; a worker spinning in it would show a gap that long.
+    assert!(worst < Duration::from_millis(150), "worst gap {worst:?}");
 }

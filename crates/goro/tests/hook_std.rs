@@ -10,11 +10,10 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Gate, Watchdog, one_worker};
+use support::{Gate, Watchdog, one_worker, worst_tick_gap_while};
 
 /// A std::net echo server whose every connection is served by a coroutine.
 fn std_echo_server(gate: &Gate) -> std::net::SocketAddr {
@@ -59,35 +58,6 @@ fn std_net_echo_server_serves_a_thousand_std_net_clients_on_one_worker() {
     for client in clients {
         client.join().unwrap().unwrap();
     }
-}
-
-/// The largest gap between the ticks of a coroutine sleeping 1 ms in a loop, while
-/// `blocker` runs in another coroutine on the same (single) worker.
-fn worst_tick_gap_while<T: Send + 'static>(
-    blocker: impl FnOnce() -> T + Send + 'static,
-) -> (Duration, T) {
-    let running = Arc::new(AtomicBool::new(true));
-    let r = running.clone();
-    let gate = Gate::new();
-    let sleeper = gate.spawn(move || {
-        let mut worst = Duration::ZERO;
-        let mut last = Instant::now();
-        while r.load(Ordering::Acquire) {
-            goro::sleep(Duration::from_millis(1));
-            let now = Instant::now();
-            worst = worst.max(now - last);
-            last = now;
-        }
-        worst
-    });
-    let blocker = gate.spawn(move || {
-        goro::sleep(Duration::from_millis(20)); // the sleeper is in its loop by then
-        blocker()
-    });
-    gate.open();
-    let result = blocker.join().unwrap();
-    running.store(false, Ordering::Release);
-    (sleeper.join().unwrap(), result)
 }
 
 #[test]

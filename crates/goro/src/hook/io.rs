@@ -697,6 +697,12 @@ unsafe fn poll_parked(
                         if n != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
                             return n;
                         }
+                        if fd::ready_now(fd, interest) {
+                            // Ready for what the poller watches, not for the events
+                            // asked for (POLLPRI alone on a readable pipe, say): the
+                            // poller would report it again at once, so the pool waits.
+                            break;
+                        }
                         // Readiness someone else consumed: wait again.
                     }
                     Waited::TimedOut => {

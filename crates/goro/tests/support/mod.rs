@@ -141,3 +141,32 @@ impl Gate {
         self.open.close();
     }
 }
+
+/// The largest gap between the ticks of a coroutine sleeping 1 ms in a loop, while
+/// `blocker` runs in another coroutine on the same (single) worker.
+pub(crate) fn worst_tick_gap_while<T: Send + 'static>(
+    blocker: impl FnOnce() -> T + Send + 'static,
+) -> (Duration, T) {
+    let running = Arc::new(AtomicBool::new(true));
+    let r = running.clone();
+    let gate = Gate::new();
+    let sleeper = gate.spawn(move || {
+        let mut worst = Duration::ZERO;
+        let mut last = Instant::now();
+        while r.load(Ordering::Acquire) {
+            goro::sleep(Duration::from_millis(1));
+            let now = Instant::now();
+            worst = worst.max(now - last);
+            last = now;
+        }
+        worst
+    });
+    let blocker = gate.spawn(move || {
+        goro::sleep(Duration::from_millis(20)); // the sleeper is in its loop by then
+        blocker()
+    });
+    gate.open();
+    let result = blocker.join().unwrap();
+    running.store(false, Ordering::Release);
+    (sleeper.join().unwrap(), result)
+}
