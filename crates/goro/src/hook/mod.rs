@@ -67,13 +67,39 @@ mod sleep;
 
 use std::cell::Cell;
 use std::ffi::{CStr, c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Whether the hooks act: the caller is a coroutine of goro's scheduler, and not inside
-/// goro's own I/O ([`own_io`]).
+/// Whether the hooks act: the caller is a coroutine of goro's scheduler, not inside
+/// goro's own I/O ([`own_io`]), and not in a forked child ([`FORKED`]).
 #[inline]
 fn active() -> bool {
-    goro_sched::in_coroutine() && !OWN_IO.with(Cell::get)
+    goro_sched::in_coroutine() && !OWN_IO.with(Cell::get) && !FORKED.load(Ordering::Relaxed)
+}
+
+/// Set in the child of a `fork`. The child's one thread is a copy of the forking one:
+/// if that was a coroutine, the copy still says so, but the child has no scheduler
+/// (its workers, poller and timers stayed in the parent). A hook that parked there
+/// would switch to the copied worker loop and run copies of the parent's coroutines,
+/// or wait forever. So in a forked child every hook is libc's call, as POSIX expects
+/// of a child that runs code between `fork` and `exec` (std's `pre_exec`).
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// Registers [`forked`] as a `fork` child handler when the program starts: before
+/// `main`, so before any thread or coroutine exists to fork.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_AT_START: extern "C" fn() = register_fork_handler;
+
+extern "C" fn register_fork_handler() {
+    // SAFETY: pthread_atfork takes three optional handlers and keeps them for the
+    // process's life; `forked` is a plain function that stores one atomic, which is
+    // async-signal-safe as a child handler must be. A failure (ENOMEM) leaves the
+    // hooks as they were without it.
+    unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+}
+
+extern "C" fn forked() {
+    FORKED.store(true, Ordering::Relaxed);
 }
 
 thread_local! {
