@@ -180,3 +180,22 @@ fn a_poll_for_events_the_poller_does_not_watch_parks_too() {
     // The poll took 300 ms; a worker spinning in it would show a gap that long.
     assert!(worst < Duration::from_millis(150), "worst gap {worst:?}");
 }
+
+#[test]
+fn select_with_a_negative_count_says_einval_as_libc_does() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "select(-1)");
+    let call = || {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 10_000,
+        };
+        let null = std::ptr::null_mut();
+        // SAFETY: no sets; a valid timeout.
+        let r = unsafe { libc::select(-1, null, null, null, &mut tv) };
+        (r, errno())
+    };
+    let on_thread = call();
+    assert_eq!(on_thread, (-1, libc::EINVAL));
+    assert_eq!(goro::go!(call).join().unwrap(), on_thread);
+}

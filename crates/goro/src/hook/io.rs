@@ -745,7 +745,8 @@ unsafe extern "C" fn select(
 ) -> c_int {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `select` requires.
-    if !active() {
+    if !active() || nfds < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     }
@@ -764,7 +765,7 @@ unsafe extern "C" fn select(
         }
         Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
     };
-    if nfds <= 0 || (readfds.is_null() && writefds.is_null() && exceptfds.is_null()) {
+    if nfds == 0 || (readfds.is_null() && writefds.is_null() && exceptfds.is_null()) {
         // The classic portable sleep.
         let saved = errno();
         sleep_until(wait.and_then(|d| Instant::now().checked_add(d)));
