@@ -199,3 +199,42 @@ fn select_with_a_negative_count_says_einval_as_libc_does() {
     assert_eq!(on_thread, (-1, libc::EINVAL));
     assert_eq!(goro::go!(call).join().unwrap(), on_thread);
 }
+
+#[path = "../../goro-context/tests/support/child.rs"]
+mod child;
+
+#[test]
+fn invalid_arguments_get_libcs_errors_not_a_crash() {
+    // In a child process: the old hooks dereferenced a null msghdr.
+    let test = "invalid_arguments_get_libcs_errors_not_a_crash";
+    if let Ok((status, stderr)) = child::in_child(test, &[]) {
+        assert!(status.success(), "{status}; stderr: {stderr}");
+        return;
+    }
+    let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    b.write_all(b"data").unwrap(); // a read that goes ahead returns at once
+    let fd = a.as_raw_fd();
+    let calls = move || {
+        let mut buf = [0u8; 4];
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let no_msg: *mut libc::msghdr = std::ptr::null_mut();
+        // SAFETY: invalid on purpose (a negative count, a null msghdr); libc checks
+        // both before touching memory.
+        unsafe {
+            [
+                (libc::readv(fd, &iov, -1), errno()),
+                (libc::writev(fd, &iov, -1), errno()),
+                (libc::recvmsg(fd, no_msg, 0), errno()),
+                (libc::sendmsg(fd, no_msg, 0), errno()),
+            ]
+        }
+    };
+    let on_thread = calls();
+    let einval = (-1, libc::EINVAL);
+    let efault = (-1, libc::EFAULT);
+    assert_eq!(on_thread, [einval, einval, efault, efault]);
+    assert_eq!(goro::go!(calls).join().unwrap(), on_thread);
+}

@@ -123,7 +123,8 @@ unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
 unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `readv` requires, passed on to calls that read into the same buffers.
-    if !active() {
+    if !active() || cnt < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::readv(fd, iov, cnt) };
     }
@@ -176,7 +177,8 @@ unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
 unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `writev` requires; `advance` only shortens the caller's buffers.
-    if !active() {
+    if !active() || cnt < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::writev(fd, iov, cnt) };
     }
@@ -317,7 +319,8 @@ fn peek_all(flags: c_int, want: Want) -> bool {
 unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recvmsg` requires, passed on unchanged.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || msg.is_null() || flags & DONTWAIT != 0 {
+        // A null `msg` is libc's EFAULT.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
@@ -423,7 +426,8 @@ unsafe extern "C" fn sendto(
 unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `sendmsg` requires; later attempts send the rest of the same buffers.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || msg.is_null() || flags & DONTWAIT != 0 {
+        // A null `msg` is libc's EFAULT.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
