@@ -596,11 +596,7 @@ unsafe extern "C" fn connect(
 // poll / ppoll / select.
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn poll(
-    fds: *mut libc::pollfd,
-    nfds: libc::nfds_t,
-    timeout: c_int,
-) -> c_int {
+unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
     // SAFETY: the caller's arguments, valid as libc's `poll` requires.
     if timeout == 0 || !active() {
         // SAFETY: the caller's arguments (see the note at the top).

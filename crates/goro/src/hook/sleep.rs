@@ -9,10 +9,7 @@ use super::io::timespec_duration;
 use super::{active, errno, real, set_errno};
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn nanosleep(
-    req: *const libc::timespec,
-    rem: *mut libc::timespec,
-) -> c_int {
+unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::timespec) -> c_int {
     if !active() || req.is_null() {
         // SAFETY: the caller's arguments, valid as libc's `nanosleep` requires.
         return unsafe { real::nanosleep(req, rem) };
