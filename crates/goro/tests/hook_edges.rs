@@ -238,3 +238,30 @@ fn invalid_arguments_get_libcs_errors_not_a_crash() {
     assert_eq!(on_thread, [einval, einval, efault, efault]);
     assert_eq!(goro::go!(calls).join().unwrap(), on_thread);
 }
+
+#[test]
+fn an_error_queue_read_never_waits_as_the_kernel_says() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "MSG_ERRQUEUE");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fd = socket.as_raw_fd();
+    let call = move || {
+        let mut buf = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: all-zero is an empty msghdr; then one buffer.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: a valid msghdr whose buffer lives through the call.
+        let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE) };
+        (r, errno())
+    };
+    // An empty error queue: the kernel says EAGAIN at once, blocking socket or not.
+    let on_thread = call();
+    assert_eq!(on_thread, (-1, libc::EAGAIN));
+    let got = goro::go!(call).join().unwrap(); // waited forever before (the watchdog)
+    assert_eq!(got, on_thread);
+}

@@ -23,6 +23,11 @@ use super::{active, errno, offload, real, set_errno};
 
 const DONTWAIT: c_int = libc::MSG_DONTWAIT;
 
+/// Receive flags that make the call return at once whatever the descriptor's mode:
+/// the user's own `MSG_DONTWAIT`, and `MSG_ERRQUEUE` (the error queue is never waited
+/// for; an empty one says `EAGAIN`, and readiness for it is not readability).
+const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE;
+
 // ---------------------------------------------------------------------------------
 // read / readv / write / writev: any descriptor.
 
@@ -206,7 +211,7 @@ unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> i
 unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recv` requires; `done <= len`, so `buf + done` stays in the buffer.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || flags & NEVER_WAITS != 0 {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recv(fd, buf, len, flags) };
     }
@@ -250,7 +255,7 @@ unsafe extern "C" fn recvfrom(
 ) -> isize {
     // Safety note for every unsafe block below: as in `recv`; `addr`/`addrlen` are
     // the caller's, passed on unchanged.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || flags & NEVER_WAITS != 0 {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
@@ -319,7 +324,7 @@ fn peek_all(flags: c_int, want: Want) -> bool {
 unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recvmsg` requires, passed on unchanged.
-    if !active() || msg.is_null() || flags & DONTWAIT != 0 {
+    if !active() || msg.is_null() || flags & NEVER_WAITS != 0 {
         // A null `msg` is libc's EFAULT.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvmsg(fd, msg, flags) };
