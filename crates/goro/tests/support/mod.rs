@@ -155,10 +155,12 @@ pub(crate) struct Ticks {
 }
 
 impl Ticks {
-    /// Fails unless the sleeper kept ticking while the blocking call waited.
+    /// Fails unless the sleeper ticked while the blocking call waited. One tick is
+    /// enough: a blocked worker gives exactly none, and a machine stall (seen up to
+    /// 850 ms here) can swallow most of a short call.
     pub(crate) fn assert_worker_ran(&self) {
         assert!(
-            self.during >= 3,
+            self.during >= 1,
             "the sleeper ticked {} times while the blocking call ran (worst gap {:?}): \
              the worker was blocked",
             self.during,
