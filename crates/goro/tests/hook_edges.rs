@@ -265,3 +265,43 @@ fn an_error_queue_read_never_waits_as_the_kernel_says() {
     let got = goro::go!(call).join().unwrap(); // waited forever before (the watchdog)
     assert_eq!(got, on_thread);
 }
+
+// `_FORTIFY_SOURCE`'s checked forms, as C code built with it calls them.
+unsafe extern "C" {
+    fn __read_chk(fd: i32, buf: *mut libc::c_void, len: usize, buflen: usize) -> isize;
+    fn __poll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: i32, fdslen: usize) -> i32;
+}
+
+#[test]
+fn fortified_reads_and_polls_park_too() {
+    let _one = one_worker();
+    let _dog = Watchdog::new(20, "__read_chk and __poll_chk");
+    // A pipe that gets a byte 300 ms from now.
+    let late_pipe = || {
+        let (r, mut w) = pipe();
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            w.write_all(b"x").unwrap();
+            w
+        });
+        (r, writer)
+    };
+    let (r, writer) = late_pipe();
+    let (ticks, n) = ticks_while(move || {
+        let mut buf = [0u8; 4];
+        // SAFETY: a writable buffer of 4 bytes, its size passed as the check's.
+        unsafe { __read_chk(r.as_raw_fd(), buf.as_mut_ptr().cast(), 4, buf.len()) }
+    });
+    let _w = writer.join().unwrap();
+    assert_eq!(n, 1);
+    ticks.assert_worker_ran();
+    let (r, writer) = late_pipe();
+    let (ticks, n) = ticks_while(move || {
+        let mut fds = [pollfd(&r)];
+        // SAFETY: a valid pollfd array, its size passed as the check's.
+        unsafe { __poll_chk(fds.as_mut_ptr(), 1, 5_000, size_of_val(&fds)) }
+    });
+    let _w = writer.join().unwrap();
+    assert_eq!(n, 1);
+    ticks.assert_worker_ran();
+}

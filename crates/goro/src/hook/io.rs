@@ -100,7 +100,7 @@ fn msg_of(iov: &[libc::iovec]) -> libc::msghdr {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `read` requires, passed on to calls that read into the same buffer.
     if !active() {
@@ -208,7 +208,12 @@ unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> i
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+pub(super) unsafe extern "C" fn recv(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recv` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() || flags & NEVER_WAITS != 0 {
@@ -245,7 +250,7 @@ unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int)
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn recvfrom(
+pub(super) unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
     len: usize,
@@ -601,7 +606,11 @@ unsafe extern "C" fn connect(
 // poll / ppoll / select.
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+pub(super) unsafe extern "C" fn poll(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: c_int,
+) -> c_int {
     // SAFETY: the caller's arguments, valid as libc's `poll` requires.
     if timeout == 0 || !active() {
         // SAFETY: the caller's arguments (see the note at the top).
@@ -615,7 +624,7 @@ unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ppoll(
+pub(super) unsafe extern "C" fn ppoll(
     fds: *mut libc::pollfd,
     nfds: libc::nfds_t,
     timeout: *const libc::timespec,

@@ -20,6 +20,7 @@
 //! | `poll` `ppoll` `select` | io.rs | one descriptor: the poller; several: the blocking pool |
 //! | `nanosleep` `clock_nanosleep` `usleep` `sleep` | sleep.rs | goro's timer |
 //! | `getaddrinfo` `getnameinfo` | dns.rs | the blocking pool |
+//! | `__read_chk` `__recv_chk` `__recvfrom_chk` `__poll_chk` `__ppoll_chk` (C built with `_FORTIFY_SOURCE`) | fortify.rs | glibc's size check, then the hook above |
 //!
 //! # The user's blocking flag
 //!
@@ -62,6 +63,7 @@
 
 mod dns;
 mod fd;
+mod fortify;
 mod io;
 mod sleep;
 
