@@ -12,7 +12,7 @@ use std::ffi::{c_char, c_int};
 use super::{active, offload, real};
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn getaddrinfo(
+unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
     hints: *const libc::addrinfo,
@@ -34,7 +34,7 @@ unsafe extern "C-unwind" fn getaddrinfo(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn getnameinfo(
+unsafe extern "C" fn getnameinfo(
     addr: *const libc::sockaddr,
     addrlen: libc::socklen_t,
     host: *mut c_char,

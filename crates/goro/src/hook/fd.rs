@@ -134,20 +134,26 @@ pub(super) fn ready_now(fd: c_int, interest: Interest) -> bool {
 /// Parks the calling coroutine until `fd` is ready for `interest` or `deadline` passes,
 /// on goro's poller (`goro_sched::io::wait_fd`, which registers a duplicate of `fd` for
 /// the length of the wait and never takes ownership of `fd` itself).
+///
+/// `errno` is as the caller left it, unless the wait fails: while the coroutine is
+/// parked, its thread runs other code that sets the thread's `errno`.
 pub(super) fn wait(fd: c_int, interest: Interest, deadline: Option<Instant>) -> Waited {
     if ready_now(fd, interest) {
         return Waited::Ready;
     }
+    let saved = errno();
     // SAFETY: the hook's caller passed `fd` open to a libc call that uses it for the
     // length of that call, so it stays open while we wait inside the call (closing a
     // descriptor another thread is using is the caller's race, as with libc); the
     // borrow ends before we return.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    match goro_sched::io::wait_fd(borrowed, interest, deadline) {
+    let waited = match goro_sched::io::wait_fd(borrowed, interest, deadline) {
         Ok(()) => Waited::Ready,
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Waited::TimedOut,
         Err(e) => Waited::Failed(e.raw_os_error().unwrap_or(libc::EIO)),
-    }
+    };
+    set_errno(saved);
+    waited
 }
 
 /// What the caller of [`park_io`] wants from a run of attempts.

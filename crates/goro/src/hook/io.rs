@@ -23,6 +23,11 @@ use super::{active, errno, offload, real, set_errno};
 
 const DONTWAIT: c_int = libc::MSG_DONTWAIT;
 
+/// Receive flags that make the call return at once whatever the descriptor's mode:
+/// the user's own `MSG_DONTWAIT`, and `MSG_ERRQUEUE` (the error queue is never waited
+/// for; an empty one says `EAGAIN`, and readiness for it is not readability).
+const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE;
+
 // ---------------------------------------------------------------------------------
 // read / readv / write / writev: any descriptor.
 
@@ -95,7 +100,7 @@ fn msg_of(iov: &[libc::iovec]) -> libc::msghdr {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `read` requires, passed on to calls that read into the same buffer.
     if !active() {
@@ -120,10 +125,11 @@ unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isi
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `readv` requires, passed on to calls that read into the same buffers.
-    if !active() {
+    if !active() || cnt < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::readv(fd, iov, cnt) };
     }
@@ -144,7 +150,7 @@ unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
+unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: usize) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `write` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() {
@@ -173,10 +179,11 @@ unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: usize) -> 
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as libc's
     // `writev` requires; `advance` only shortens the caller's buffers.
-    if !active() {
+    if !active() || cnt < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::writev(fd, iov, cnt) };
     }
@@ -201,12 +208,24 @@ unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_in
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+pub(super) unsafe extern "C" fn recv(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recv` requires; `done <= len`, so `buf + done` stays in the buffer.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || flags & NEVER_WAITS != 0 {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recv(fd, buf, len, flags) };
+    }
+    let want = wait_all(fd, flags, len);
+    if peek_all(flags, want) {
+        // SAFETY: the caller's arguments (see the note at the top).
+        return offload((fd, buf, len, flags), |(fd, buf, len, flags)| unsafe {
+            real::recv(fd, buf, len, flags)
+        });
     }
     let saved = errno();
     // SAFETY: the caller's arguments (see the note at the top).
@@ -219,7 +238,6 @@ unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags:
         )
     };
     let first = attempt(0);
-    let want = wait_all(fd, flags, len);
     park_io(
         fd,
         Interest::Readable,
@@ -232,7 +250,7 @@ unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags:
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recvfrom(
+pub(super) unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
     len: usize,
@@ -242,9 +260,19 @@ unsafe extern "C-unwind" fn recvfrom(
 ) -> isize {
     // Safety note for every unsafe block below: as in `recv`; `addr`/`addrlen` are
     // the caller's, passed on unchanged.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || flags & NEVER_WAITS != 0 {
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
+    }
+    let want = wait_all(fd, flags, len);
+    if peek_all(flags, want) {
+        // SAFETY: the caller's arguments (see the note at the top).
+        return offload(
+            (fd, buf, len, flags, addr, addrlen),
+            |(fd, buf, len, flags, addr, addrlen)| unsafe {
+                real::recvfrom(fd, buf, len, flags, addr, addrlen)
+            },
+        );
     }
     let saved = errno();
     // The address length is in-out: each attempt starts from the caller's.
@@ -269,7 +297,6 @@ unsafe extern "C-unwind" fn recvfrom(
         )
     };
     let first = attempt(0);
-    let want = wait_all(fd, flags, len);
     park_io(
         fd,
         Interest::Readable,
@@ -291,11 +318,19 @@ fn wait_all(fd: c_int, flags: c_int, len: usize) -> Want {
     }
 }
 
+/// Whether a `MSG_WAITALL` run is a peek: peeking consumes nothing, so every attempt
+/// sees the stream from its start again and a run cannot be pieced together from
+/// several attempts. Such a call is left to a pool thread, which blocks in it.
+fn peek_all(flags: c_int, want: Want) -> bool {
+    flags & libc::MSG_PEEK != 0 && matches!(want, Want::All(_))
+}
+
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
+unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `recvmsg` requires, passed on unchanged.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || msg.is_null() || flags & NEVER_WAITS != 0 {
+        // A null `msg` is libc's EFAULT.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
@@ -330,7 +365,7 @@ unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
+unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `send` requires; `done <= len`, so `buf + done` stays in the buffer.
     if !active() || flags & DONTWAIT != 0 {
@@ -360,7 +395,7 @@ unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, len: usize, flag
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sendto(
+unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
     len: usize,
@@ -398,10 +433,11 @@ unsafe extern "C-unwind" fn sendto(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `sendmsg` requires; later attempts send the rest of the same buffers.
-    if !active() || flags & DONTWAIT != 0 {
+    if !active() || msg.is_null() || flags & DONTWAIT != 0 {
+        // A null `msg` is libc's EFAULT.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
@@ -434,7 +470,7 @@ unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: 
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn accept(
+unsafe extern "C" fn accept(
     fd: c_int,
     addr: *mut libc::sockaddr,
     addrlen: *mut libc::socklen_t,
@@ -449,7 +485,7 @@ unsafe extern "C-unwind" fn accept(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn accept4(
+unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut libc::sockaddr,
     addrlen: *mut libc::socklen_t,
@@ -482,7 +518,7 @@ fn wait_to_accept(fd: c_int) -> bool {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn connect(
+unsafe extern "C" fn connect(
     fd: c_int,
     addr: *const libc::sockaddr,
     addrlen: libc::socklen_t,
@@ -570,7 +606,7 @@ unsafe extern "C-unwind" fn connect(
 // poll / ppoll / select.
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn poll(
+pub(super) unsafe extern "C" fn poll(
     fds: *mut libc::pollfd,
     nfds: libc::nfds_t,
     timeout: c_int,
@@ -588,7 +624,7 @@ unsafe extern "C-unwind" fn poll(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn ppoll(
+pub(super) unsafe extern "C" fn ppoll(
     fds: *mut libc::pollfd,
     nfds: libc::nfds_t,
     timeout: *const libc::timespec,
@@ -675,6 +711,12 @@ unsafe fn poll_parked(
                         if n != 0 || deadline.is_some_and(|d| Instant::now() >= d) {
                             return n;
                         }
+                        if fd::ready_now(fd, interest) {
+                            // Ready for what the poller watches, not for the events
+                            // asked for (POLLPRI alone on a readable pipe, say): the
+                            // poller would report it again at once, so the pool waits.
+                            break;
+                        }
                         // Readiness someone else consumed: wait again.
                     }
                     Waited::TimedOut => {
@@ -708,7 +750,7 @@ pub(super) fn sleep_until(deadline: Option<Instant>) {
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn select(
+unsafe extern "C" fn select(
     nfds: c_int,
     readfds: *mut libc::fd_set,
     writefds: *mut libc::fd_set,
@@ -717,7 +759,8 @@ unsafe extern "C-unwind" fn select(
 ) -> c_int {
     // Safety note for every unsafe block below: the caller's arguments, valid as
     // libc's `select` requires.
-    if !active() {
+    if !active() || nfds < 0 {
+        // A negative count is libc's EINVAL.
         // SAFETY: the caller's arguments (see the note at the top).
         return unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     }
@@ -736,7 +779,7 @@ unsafe extern "C-unwind" fn select(
         }
         Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
     };
-    if nfds <= 0 || (readfds.is_null() && writefds.is_null() && exceptfds.is_null()) {
+    if nfds == 0 || (readfds.is_null() && writefds.is_null() && exceptfds.is_null()) {
         // The classic portable sleep.
         let saved = errno();
         sleep_until(wait.and_then(|d| Instant::now().checked_add(d)));

@@ -20,6 +20,7 @@
 //! | `poll` `ppoll` `select` | io.rs | one descriptor: the poller; several: the blocking pool |
 //! | `nanosleep` `clock_nanosleep` `usleep` `sleep` | sleep.rs | goro's timer |
 //! | `getaddrinfo` `getnameinfo` | dns.rs | the blocking pool |
+//! | `__read_chk` `__recv_chk` `__recvfrom_chk` `__poll_chk` `__ppoll_chk` (C built with `_FORTIFY_SOURCE`) | fortify.rs | glibc's size check, then the hook above |
 //!
 //! # The user's blocking flag
 //!
@@ -50,24 +51,57 @@
 //! success. A parked coroutine is not interrupted by signals, so these hooks never return
 //! `EINTR` where they parked (Go's goroutines behave the same).
 //!
+//! The hooks are `extern "C"`, not `"C-unwind"`: their callers (std's `libc`
+//! declarations, C libraries) assume libc's functions never unwind, so a panic that
+//! escaped a hook would skip their cleanup. None is expected (the hooks' own code
+//! cannot panic, and goro never unwinds a parked coroutine), and were one to happen,
+//! Rust aborts the process at the hook's boundary.
+//!
 //! What is beyond reach is listed in docs/CAVEATS.md: raw system calls (std's
 //! `Mutex`/`Condvar` futexes, rustix's linux_raw backend), `epoll_wait` and `pselect`,
 //! regular files, CPU-bound code.
 
 mod dns;
 mod fd;
+mod fortify;
 mod io;
 mod sleep;
 
 use std::cell::Cell;
 use std::ffi::{CStr, c_int, c_void};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Whether the hooks act: the caller is a coroutine of goro's scheduler, and not inside
-/// goro's own I/O ([`own_io`]).
+/// Whether the hooks act: the caller is a coroutine of goro's scheduler, not inside
+/// goro's own I/O ([`own_io`]), and not in a forked child ([`FORKED`]).
 #[inline]
 fn active() -> bool {
-    goro_sched::in_coroutine() && !OWN_IO.with(Cell::get)
+    goro_sched::in_coroutine() && !OWN_IO.with(Cell::get) && !FORKED.load(Ordering::Relaxed)
+}
+
+/// Set in the child of a `fork`. The child's one thread is a copy of the forking one:
+/// if that was a coroutine, the copy still says so, but the child has no scheduler
+/// (its workers, poller and timers stayed in the parent). A hook that parked there
+/// would switch to the copied worker loop and run copies of the parent's coroutines,
+/// or wait forever. So in a forked child every hook is libc's call, as POSIX expects
+/// of a child that runs code between `fork` and `exec` (std's `pre_exec`).
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// Registers [`forked`] as a `fork` child handler when the program starts: before
+/// `main`, so before any thread or coroutine exists to fork.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_AT_START: extern "C" fn() = register_fork_handler;
+
+extern "C" fn register_fork_handler() {
+    // SAFETY: pthread_atfork takes three optional handlers and keeps them for the
+    // process's life; `forked` is a plain function that stores one atomic, which is
+    // async-signal-safe as a child handler must be. A failure (ENOMEM) leaves the
+    // hooks as they were without it.
+    unsafe { libc::pthread_atfork(None, None, Some(forked)) };
+}
+
+extern "C" fn forked() {
+    FORKED.store(true, Ordering::Relaxed);
 }
 
 thread_local! {
@@ -263,11 +297,14 @@ impl<T> AssertSend<T> {
 }
 
 /// Runs a libc call on the blocking pool while the coroutine parks, and brings its
-/// `errno` back to the calling thread.
+/// `errno` back to the calling thread. The pool thread starts the call with the
+/// caller's `errno`, so a call that succeeds leaves it as the caller had it.
 fn offload<T: Copy, R: Send>(args: T, call: fn(T) -> R) -> R {
     let args = AssertSend(args);
+    let saved = errno();
     let (result, e) = goro_sched::blocking(move || {
         let args = args.into_inner();
+        set_errno(saved);
         let result = call(args);
         (result, errno())
     });

@@ -3,16 +3,13 @@
 //! std's `thread::sleep` is `nanosleep` or `clock_nanosleep`, depending on the version.
 
 use std::ffi::{c_int, c_uint};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::io::timespec_duration;
-use super::{active, real, set_errno};
+use super::{active, errno, real, set_errno};
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn nanosleep(
-    req: *const libc::timespec,
-    rem: *mut libc::timespec,
-) -> c_int {
+unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::timespec) -> c_int {
     if !active() || req.is_null() {
         // SAFETY: the caller's arguments, valid as libc's `nanosleep` requires.
         return unsafe { real::nanosleep(req, rem) };
@@ -20,7 +17,7 @@ unsafe extern "C-unwind" fn nanosleep(
     // SAFETY: `req` is non-null and, by nanosleep's contract, points to a timespec.
     match timespec_duration(unsafe { &*req }) {
         Some(d) => {
-            goro_sched::sleep(d);
+            park_for(d);
             0 // `rem` is written only when a signal cuts the sleep short
         }
         None => {
@@ -31,7 +28,7 @@ unsafe extern "C-unwind" fn nanosleep(
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn clock_nanosleep(
+unsafe extern "C" fn clock_nanosleep(
     clock: libc::clockid_t,
     flags: c_int,
     req: *const libc::timespec,
@@ -52,7 +49,7 @@ unsafe extern "C-unwind" fn clock_nanosleep(
         return libc::EINVAL; // this one returns the error instead of setting errno
     };
     if flags & libc::TIMER_ABSTIME == 0 {
-        goro_sched::sleep(d);
+        park_for(d);
         return 0;
     }
     let mut now = libc::timespec {
@@ -66,31 +63,36 @@ unsafe extern "C-unwind" fn clock_nanosleep(
     let now = timespec_duration(&now).unwrap_or_default();
     // Until the absolute time, measured on our monotonic clock from here.
     if let Some(left) = d.checked_sub(now) {
-        if let Some(at) = Instant::now().checked_add(left) {
-            goro_sched::sleep_until(at);
-        } else {
-            goro_sched::sleep(Duration::MAX);
-        }
+        park_for(left);
     }
     0
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
+unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
     if !active() {
         // SAFETY: usleep takes a plain number.
         return unsafe { real::usleep(usec) };
     }
-    goro_sched::sleep(Duration::from_micros(u64::from(usec)));
+    park_for(Duration::from_micros(u64::from(usec)));
     0
 }
 
 #[unsafe(no_mangle)]
-unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
+unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     if !active() {
         // SAFETY: sleep takes a plain number.
         return unsafe { real::sleep(secs) };
     }
-    goro_sched::sleep(Duration::from_secs(u64::from(secs)));
+    park_for(Duration::from_secs(u64::from(secs)));
     0
+}
+
+/// Parks for `d` on goro's timer, with `errno` as the caller left it: libc's sleeps
+/// leave it untouched on success, but while the coroutine is parked its thread runs
+/// other code that sets the thread's `errno`.
+fn park_for(d: Duration) {
+    let saved = errno();
+    goro_sched::sleep(d);
+    set_errno(saved);
 }

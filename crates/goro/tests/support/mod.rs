@@ -141,3 +141,64 @@ impl Gate {
         self.open.close();
     }
 }
+
+/// What a coroutine sleeping 1 ms in a loop did while a blocking call ran in another
+/// coroutine on the same (single) worker ([`ticks_while`]).
+pub(crate) struct Ticks {
+    /// Ticks while the blocking call ran: none if it blocked the worker's thread (the
+    /// sleeper shares that thread and cannot move).
+    pub(crate) during: usize,
+    /// The largest gap between two ticks, for the report only: on a loaded machine a
+    /// plain thread sleeping 1 ms sees gaps of 200 ms and more, so a bound on it fails
+    /// for reasons that are not goro's.
+    pub(crate) worst: Duration,
+}
+
+impl Ticks {
+    /// Fails unless the sleeper ticked while the blocking call waited. One tick is
+    /// enough: a blocked worker gives exactly none, and a machine stall (seen up to
+    /// 850 ms here) can swallow most of a short call.
+    pub(crate) fn assert_worker_ran(&self) {
+        assert!(
+            self.during >= 1,
+            "the sleeper ticked {} times while the blocking call ran (worst gap {:?}): \
+             the worker was blocked",
+            self.during,
+            self.worst
+        );
+    }
+}
+
+/// Runs `blocker` in a coroutine beside a sleeper on the same (single) worker, and
+/// returns how the sleeper fared meanwhile.
+pub(crate) fn ticks_while<T: Send + 'static>(
+    blocker: impl FnOnce() -> T + Send + 'static,
+) -> (Ticks, T) {
+    let running = Arc::new(AtomicBool::new(true));
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (r, t) = (running.clone(), ticks.clone());
+    let gate = Gate::new();
+    let sleeper = gate.spawn(move || {
+        let mut worst = Duration::ZERO;
+        let mut last = Instant::now();
+        while r.load(Ordering::Acquire) {
+            goro::sleep(Duration::from_millis(1));
+            t.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            worst = worst.max(now - last);
+            last = now;
+        }
+        worst
+    });
+    let blocker = gate.spawn(move || {
+        goro::sleep(Duration::from_millis(20)); // the sleeper is in its loop by then
+        let before = ticks.load(Ordering::Relaxed);
+        let result = blocker();
+        (ticks.load(Ordering::Relaxed) - before, result)
+    });
+    gate.open();
+    let (during, result) = blocker.join().unwrap();
+    running.store(false, Ordering::Release);
+    let worst = sleeper.join().unwrap();
+    (Ticks { during, worst }, result)
+}
