@@ -1324,11 +1324,10 @@ mod tests {
         let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config).unwrap()));
         let pending = task::Pending {
             f: Box::new(|| Box::new(()) as task::Output),
-            name: None,
             stack_size: goro_stack::DEFAULT_STACK_SIZE,
             stack: None,
         };
-        let task = Task::new(pending, false);
+        let task = Task::new(pending, false, None, std::panic::Location::caller());
         // A queued task with no body makes `run` panic ("unreachable").
         // SAFETY: the task is in no run queue yet; nobody else can reach its body.
         unsafe { *task.body() = Body::Finished };
