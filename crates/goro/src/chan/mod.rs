@@ -136,6 +136,7 @@ impl<T> Chan<T> {
 
     /// Sends without waiting, if possible. `Err(value)` if the caller must wait;
     /// disconnection is reported through `Ok(Err(..))`.
+    #[inline]
     fn try_send_locked(
         state: &mut State<T>,
         wake: &mut Wake,
@@ -168,6 +169,7 @@ impl<T> Chan<T> {
 
     /// Receives without waiting, if possible. `Err(())` if the caller must wait;
     /// `Ok(None)` means closed and drained.
+    #[inline]
     fn try_recv_locked(
         state: &mut State<T>,
         wake: &mut Wake,
@@ -556,6 +558,7 @@ impl Deadline {
 
 /// Parks until `waiter` is claimed (returns its case) or the deadline passes (returns
 /// `None`, having aborted the waiter with `abort`).
+#[inline]
 fn wait(
     waiter: &Waiter,
     mut deadline: Deadline,
