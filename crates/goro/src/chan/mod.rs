@@ -134,6 +134,24 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Gives `value` to the longest-waiting live receiver (waking observers on the
+    /// way); returns it if no receiver is waiting.
+    #[inline]
+    fn hand_to_receiver(state: &mut State<T>, wake: &mut Wake, value: T) -> Option<T> {
+        let mut value = Some(value);
+        while let Some(entry) = state.recvq.pop_front() {
+            if entry.observes() {
+                wake_observer(entry, wake);
+                continue;
+            }
+            if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
+                wake.later(unparker);
+                return None;
+            }
+        }
+        value
+    }
+
     /// Sends without waiting, if possible. `Err(value)` if the caller must wait;
     /// disconnection is reported through `Ok(Err(..))`.
     #[inline]
@@ -148,18 +166,9 @@ impl<T> Chan<T> {
         }
         // A waiting receiver means the buffer is empty (invariant 1): hand the value
         // over directly.
-        let mut value = Some(value);
-        while let Some(entry) = state.recvq.pop_front() {
-            if entry.observes() {
-                wake_observer(entry, wake);
-                continue;
-            }
-            if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
-                wake.later(unparker);
-                return Ok(Ok(()));
-            }
-        }
-        let value = value.expect("not handed over");
+        let Some(value) = Chan::hand_to_receiver(state, wake, value) else {
+            return Ok(Ok(()));
+        };
         if cap.is_none_or(|cap| state.buf.len() + state.reserved < cap) {
             state.buf.push_back(value);
             return Ok(Ok(()));

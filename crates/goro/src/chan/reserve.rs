@@ -83,18 +83,7 @@ impl<T> Chan<T> {
             if state.no_receivers {
                 Some(value)
             } else {
-                let mut value = Some(value);
-                while let Some(entry) = state.recvq.pop_front() {
-                    if entry.observes() {
-                        wake_observer(entry, wake);
-                        continue;
-                    }
-                    if let Ok(((), unparker)) = entry.claim(|slot| *slot = value.take()) {
-                        wake.later(unparker);
-                        break;
-                    }
-                }
-                if let Some(value) = value {
+                if let Some(value) = Chan::hand_to_receiver(state, wake, value) {
                     state.buf.push_front(value);
                 }
                 None
