@@ -54,7 +54,7 @@ impl BlockingPool {
 
     /// Queues `job`, waking an idle thread for it or starting one. Gives the job back
     /// if no thread exists or can be started to run it.
-    fn submit(&'static self, job: Job) -> Result<(), Job> {
+    pub(crate) fn submit(&'static self, job: Job) -> Result<(), Job> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.push_back(job);
         // An idle thread leaves `idle` only once it has the lock back, so count queued

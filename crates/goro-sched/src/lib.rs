@@ -35,6 +35,7 @@
 mod blocking;
 mod config;
 mod dump;
+mod hold;
 pub mod io;
 mod loom;
 mod park;

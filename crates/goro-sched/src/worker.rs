@@ -616,6 +616,61 @@ impl Runtime {
         longest
     }
 
+    /// Calls `f` with the task worker `index` is running, if that is still the resume
+    /// numbered `tick` (odd). The worker publishes only the task's address (`resumed`),
+    /// which is never dereferenced: the task is looked up by that address in the
+    /// registries, its worker's first (its home, unless it migrated), a chunk at a time
+    /// under their locks, where an address is a live task. `f` runs under a lock: it
+    /// copies what it needs and returns. The monitor calls this once per long hold
+    /// (hold.rs); it costs a walk of the registries, never a word in the run loop.
+    pub(crate) fn with_running_task<R>(
+        &self,
+        index: usize,
+        tick: u64,
+        f: impl FnOnce(&Task) -> R,
+    ) -> Option<R> {
+        const CHUNK: usize = 256;
+        let shared = &self.workers[index];
+        // Relaxed: `resumed` is stored before `tick` becomes odd, and `tick` has stayed
+        // at this value for the monitor's threshold; a stale address could only make the
+        // walk find the wrong task or none, and whatever it finds is alive.
+        let resumed = shared.resumed.load(Ordering::Relaxed).cast_const();
+        let active = self.active();
+        let mut f = Some(f);
+        for home in (0..active).map(|i| (index + i) % active) {
+            let mut start = 0;
+            loop {
+                if shared.tick.load(Ordering::Relaxed) != tick {
+                    return None; // the hold is over
+                }
+                let registry = self.workers[home].registry.lock();
+                if start >= registry.len() {
+                    break;
+                }
+                let end = registry.len().min(start + CHUNK);
+                if let Some(&ptr) = registry.slots(start, end).iter().find(|&&p| p == resumed) {
+                    // SAFETY: a pointer in the registry is a live task while we hold the
+                    // lock: it leaves the registry (under this lock) before it is freed.
+                    let task = unsafe { &*ptr };
+                    return f.take().map(|f| f(task));
+                }
+                drop(registry);
+                start = end;
+            }
+        }
+        None
+    }
+
+    /// Runnable coroutines that may run on worker `index` only, waiting for it: its home
+    /// queue, its inbox and its `next`. Coroutines in its `yielded` queue wait for it
+    /// too, but that queue is the thread's own (`Local`) and is not counted.
+    pub(crate) fn homed_waiting(&self, index: usize) -> usize {
+        let shared = &self.workers[index];
+        shared.home_len.load(Ordering::Relaxed)
+            + shared.inbox.len()
+            + usize::from(!shared.next.load(Ordering::Relaxed).is_null())
+    }
+
     /// Sum of every worker's resume ticks and spawn/finish counts: unchanged while
     /// nothing runs.
     pub(crate) fn progress(&self) -> u64 {

@@ -1,0 +1,219 @@
+//! Saying who holds a worker: the monitor's warning about a coroutine that runs for
+//! long without giving its worker back (Java's pinned-thread event, for goro).
+//!
+//! 1. Every round the monitor (sysmon.rs) passes each worker's resume `tick` and since
+//!    when it has seen that tick to `Holds::check`. A tick that is odd and unchanged
+//!    for the threshold (`GORO_HOLD_WARN_MS`, default `DEFAULT_WARN`) is one coroutine
+//!    holding the worker: an *episode*.
+//! 2. Once per episode it names the coroutine: `Runtime::with_running_task` finds it by
+//!    address in the registries, under their locks, and copies its id, name and spawn
+//!    site. It counts the runnable coroutines that may only run on that worker
+//!    (`Runtime::homed_waiting`), and logs one warning through the `log` crate
+//!    (target `goro::hold`), saying which call to wrap in `goro::blocking` or where to
+//!    yield.
+//! 3. The episode ends when the worker's tick moves (the coroutine parked, yielded or
+//!    finished); then it logs, at info level, how long the hold lasted and the most
+//!    coroutines seen waiting for it meanwhile.
+//!
+//! The logger is user code: it may panic, block, or wait for a lock that the holding
+//! coroutine itself holds (it may be stuck inside a logger). So the monitor never calls
+//! it: each message is a job on the blocking pool, under `catch_unwind`. Without a
+//! logger at warn level (`log::max_level`, one atomic load) nothing is looked up.
+
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::worker::Runtime;
+
+/// The default threshold: long enough that a compute burst of a few milliseconds (the
+/// monitor rescues the worker's other work after 10) does not warn, short enough that
+/// a blocking call of a tenth of a second does.
+const DEFAULT_WARN: Duration = Duration::from_millis(100);
+
+/// The `log` target of the messages.
+const TARGET: &str = "goro::hold";
+
+/// The monitor's record of long holds, one slot per worker.
+pub(crate) struct Holds {
+    /// `None`: warnings are off (`GORO_HOLD_WARN_MS=0`).
+    threshold: Option<Duration>,
+    episodes: Vec<Option<Episode>>,
+}
+
+/// A hold that was reported and has not ended.
+struct Episode {
+    tick: u64,
+    since: Instant,
+    holder: Holder,
+    most_waiting: usize,
+}
+
+/// Who holds the worker: copied from its task under a registry lock.
+struct Holder {
+    id: u64,
+    name: Option<Arc<str>>,
+    spawn_site: &'static Location<'static>,
+}
+
+impl Holds {
+    pub(crate) fn new() -> Holds {
+        Holds {
+            threshold: threshold_from_env(),
+            episodes: Vec::new(),
+        }
+    }
+
+    /// One round for worker `index`, whose tick the monitor has seen at `tick` since
+    /// `since`.
+    pub(crate) fn check(
+        &mut self,
+        rt: &'static Runtime,
+        index: usize,
+        tick: u64,
+        since: Instant,
+        now: Instant,
+    ) {
+        let Some(threshold) = self.threshold else {
+            return;
+        };
+        if self.episodes.len() <= index {
+            self.episodes.resize_with(index + 1, || None);
+        }
+        let slot = &mut self.episodes[index];
+        if let Some(episode) = slot {
+            if episode.tick == tick {
+                episode.most_waiting = episode.most_waiting.max(rt.homed_waiting(index));
+                return;
+            }
+            // 3. The tick moved: the hold is over (at most a round ago).
+            let episode = slot.take().expect("just matched");
+            let held = now.duration_since(episode.since);
+            let line = ended(&episode, index, held);
+            submit(rt, log::Level::Info, line);
+        }
+        if tick % 2 == 0
+            || now.duration_since(since) < threshold
+            || log::Level::Warn > log::max_level()
+        {
+            return;
+        }
+        // 2. A new episode: name the holder, once.
+        let holder = rt.with_running_task(index, tick, |task| Holder {
+            id: task.info.id.load(crate::loom::Ordering::Relaxed),
+            name: task.info.name.clone(),
+            spawn_site: task.info.spawn_site,
+        });
+        let Some(holder) = holder else {
+            return; // it let go meanwhile
+        };
+        let waiting = rt.homed_waiting(index);
+        let line = warning(&holder, index, now.duration_since(since), waiting);
+        submit(rt, log::Level::Warn, line);
+        *slot = Some(Episode {
+            tick,
+            since,
+            holder,
+            most_waiting: waiting,
+        });
+    }
+}
+
+/// `GORO_HOLD_WARN_MS=<ms>`: the threshold; `0` turns the warning off. Unset (or not a
+/// number, which is reported): `DEFAULT_WARN`.
+fn threshold_from_env() -> Option<Duration> {
+    let Ok(value) = std::env::var("GORO_HOLD_WARN_MS") else {
+        return Some(DEFAULT_WARN);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(0) => None,
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => {
+            eprintln!(
+                "goro: GORO_HOLD_WARN_MS={value:?} is not a time in milliseconds; \
+                 using {} ms",
+                DEFAULT_WARN.as_millis()
+            );
+            Some(DEFAULT_WARN)
+        }
+    }
+}
+
+impl Holder {
+    /// `coroutine 7 'name' (spawned at src/main.rs:12:5)`.
+    fn describe(&self) -> String {
+        let mut out = format!("coroutine {}", self.id);
+        if let Some(name) = &self.name {
+            out.push_str(&format!(" '{name}'"));
+        }
+        out.push_str(&format!(" (spawned at {})", self.spawn_site));
+        out
+    }
+}
+
+fn warning(holder: &Holder, index: usize, held: Duration, waiting: usize) -> String {
+    format!(
+        "{} has held worker {index} for {} ms without parking or yielding; {waiting} \
+         coroutine{} that may only run on that worker {} waiting for it. It is blocking its \
+         thread or computing: wrap the blocking call in `goro::blocking(|| ...)`, or call \
+         `goro::yield_now()` in the long loop (docs/CAVEATS.md, \"Blocking the thread\")",
+        holder.describe(),
+        held.as_millis(),
+        if waiting == 1 { "" } else { "s" },
+        if waiting == 1 { "is" } else { "are" },
+    )
+}
+
+fn ended(episode: &Episode, index: usize, held: Duration) -> String {
+    format!(
+        "{} let go of worker {index} after {} ms; up to {} coroutine{} waited for it",
+        episode.holder.describe(),
+        held.as_millis(),
+        episode.most_waiting,
+        if episode.most_waiting == 1 { "" } else { "s" },
+    )
+}
+
+/// Logs `line` from the blocking pool (module docs: the logger is user code). A message
+/// that finds no pool thread is dropped.
+fn submit(rt: &'static Runtime, level: log::Level, line: String) {
+    if level > log::max_level() {
+        return;
+    }
+    let job = Box::new(move || {
+        let logged = panic::catch_unwind(AssertUnwindSafe(|| {
+            log::log!(target: TARGET, level, "{line}");
+        }));
+        if let Err(payload) = logged {
+            crate::report_panic("logging that a coroutine held a worker", payload);
+        }
+    });
+    let _ = rt.blocking.submit(job);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_names_the_coroutine_and_the_remedies() {
+        let holder = Holder {
+            id: 7,
+            name: Some("hog".into()),
+            spawn_site: Location::caller(),
+        };
+        let line = warning(&holder, 0, Duration::from_millis(104), 3);
+        assert!(line.starts_with("coroutine 7 'hog' (spawned at "), "{line}");
+        assert!(line.contains("src/hold.rs:"), "{line}");
+        assert!(line.contains("held worker 0 for 104 ms"), "{line}");
+        assert!(line.contains("3 coroutines that may only run on that worker are"));
+        assert!(line.contains("goro::blocking") && line.contains("goro::yield_now"));
+        let unnamed = Holder {
+            name: None,
+            ..holder
+        };
+        let line = warning(&unnamed, 1, Duration::from_millis(100), 1);
+        assert!(line.starts_with("coroutine 7 (spawned at "), "{line}");
+        assert!(line.contains("1 coroutine that may only run on that worker is"));
+    }
+}
