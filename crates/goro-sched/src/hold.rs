@@ -45,7 +45,9 @@ pub(crate) struct Holds {
 struct Episode {
     tick: u64,
     since: Instant,
-    holder: Holder,
+    /// `None` if the lookup found no task (it cannot while the tick stays put): not
+    /// reported, and not looked up again.
+    holder: Option<Holder>,
     most_waiting: usize,
 }
 
@@ -88,9 +90,11 @@ impl Holds {
             }
             // 3. The tick moved: the hold is over (at most a round ago).
             let episode = slot.take().expect("just matched");
-            let held = now.duration_since(episode.since);
-            let line = ended(&episode, index, held);
-            submit(rt, log::Level::Info, line);
+            if let Some(holder) = &episode.holder {
+                let held = now.duration_since(episode.since);
+                let line = ended(holder, index, held, episode.most_waiting);
+                submit(rt, log::Level::Info, line);
+            }
         }
         if tick % 2 == 0
             || now.duration_since(since) < threshold
@@ -104,12 +108,13 @@ impl Holds {
             name: task.info.name.clone(),
             spawn_site: task.info.spawn_site,
         });
-        let Some(holder) = holder else {
-            return; // it let go meanwhile
-        };
         let waiting = rt.homed_waiting(index);
-        let line = warning(&holder, index, now.duration_since(since), waiting);
-        submit(rt, log::Level::Warn, line);
+        if let Some(holder) = &holder {
+            let line = warning(holder, index, now.duration_since(since), waiting);
+            submit(rt, log::Level::Warn, line);
+        } else if rt.worker_ticks(index) != tick {
+            return; // it let go meanwhile: no episode
+        }
         *slot = Some(Episode {
             tick,
             since,
@@ -164,13 +169,13 @@ fn warning(holder: &Holder, index: usize, held: Duration, waiting: usize) -> Str
     )
 }
 
-fn ended(episode: &Episode, index: usize, held: Duration) -> String {
+fn ended(holder: &Holder, index: usize, held: Duration, most_waiting: usize) -> String {
     format!(
-        "{} let go of worker {index} after {} ms; up to {} coroutine{} waited for it",
-        episode.holder.describe(),
+        "{} let go of worker {index} after {} ms; up to {most_waiting} coroutine{} waited \
+         for it",
+        holder.describe(),
         held.as_millis(),
-        episode.most_waiting,
-        if episode.most_waiting == 1 { "" } else { "s" },
+        if most_waiting == 1 { "" } else { "s" },
     )
 }
 
@@ -208,6 +213,9 @@ mod tests {
         assert!(line.contains("held worker 0 for 104 ms"), "{line}");
         assert!(line.contains("3 coroutines that may only run on that worker are"));
         assert!(line.contains("goro::blocking") && line.contains("goro::yield_now"));
+        let line = ended(&holder, 0, Duration::from_millis(512), 1);
+        assert!(line.starts_with("coroutine 7 'hog' (spawned at "), "{line}");
+        assert!(line.ends_with("let go of worker 0 after 512 ms; up to 1 coroutine waited for it"));
         let unnamed = Holder {
             name: None,
             ..holder
