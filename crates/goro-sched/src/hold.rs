@@ -8,9 +8,10 @@
 //! 2. Once per episode it names the coroutine: `Runtime::with_running_task` finds it by
 //!    address in the registries, under their locks, and copies its id, name and spawn
 //!    site. It counts the runnable coroutines that may only run on that worker
-//!    (`Runtime::homed_waiting`), and logs one warning through the `log` crate
-//!    (target `goro::hold`), saying which call to wrap in `goro::blocking` or where to
-//!    yield.
+//!    (`Runtime::homed_waiting`), reads the worker thread's state in `/proc` (running,
+//!    or asleep in the kernel), and logs one warning through the `log` crate (target
+//!    `goro::hold`): asleep in a system call, wrap it in `goro::blocking`; running,
+//!    yield in the loop.
 //! 3. The episode ends when the worker's tick moves (the coroutine parked, yielded or
 //!    finished); then it logs, at info level, how long the hold lasted and the most
 //!    coroutines seen waiting for it meanwhile.
@@ -110,7 +111,8 @@ impl Holds {
         });
         let waiting = rt.homed_waiting(index);
         if let Some(holder) = &holder {
-            let line = warning(holder, index, now.duration_since(since), waiting);
+            let doing = thread_doing(rt.worker_tid(index));
+            let line = warning(holder, index, now.duration_since(since), waiting, doing);
             submit(rt, log::Level::Warn, line);
         } else if rt.worker_ticks(index) != tick {
             return; // it let go meanwhile: no episode
@@ -156,12 +158,57 @@ impl Holder {
     }
 }
 
-fn warning(holder: &Holder, index: usize, held: Duration, waiting: usize) -> String {
+/// What the holder's thread is doing, from the kernel's view of it: the advice
+/// depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Doing {
+    /// Running or runnable (`R`): computing.
+    Running,
+    /// Asleep in a system call (`S`, `D`): a lock, a file, a call goro does not hook.
+    InKernel,
+    /// `/proc` did not say.
+    Unknown,
+}
+
+/// Reads the state of thread `tid` of this process (`/proc/self/task/<tid>/stat`).
+fn thread_doing(tid: i32) -> Doing {
+    if tid == 0 {
+        return Doing::Unknown;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return Doing::Unknown;
+    };
+    // "<tid> (<name>) <state> ...": the name may hold spaces and parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].trim_start().chars().next());
+    match state {
+        Some('R') => Doing::Running,
+        Some('S' | 'D') => Doing::InKernel,
+        _ => Doing::Unknown,
+    }
+}
+
+fn warning(holder: &Holder, index: usize, held: Duration, waiting: usize, doing: Doing) -> String {
+    let advice = match doing {
+        Doing::Running => {
+            "Its thread is running: a long computation. Call `goro::yield_now()` in its \
+             loop now and then, or run it in `goro::blocking(|| ...)`"
+        }
+        Doing::InKernel => {
+            "Its thread is asleep in a system call that does not park the coroutine (a \
+             `std::sync` lock, a file, a raw system call): wrap that call in \
+             `goro::blocking(|| ...)`"
+        }
+        Doing::Unknown => {
+            "Wrap a blocking call in `goro::blocking(|| ...)`, or call `goro::yield_now()` \
+             in a long loop"
+        }
+    };
     format!(
         "{} has held worker {index} for {} ms without parking or yielding; {waiting} \
-         coroutine{} that may only run on that worker {} waiting for it. It is blocking its \
-         thread or computing: wrap the blocking call in `goro::blocking(|| ...)`, or call \
-         `goro::yield_now()` in the long loop (docs/CAVEATS.md, \"Blocking the thread\")",
+         coroutine{} that may only run on that worker {} waiting for it. {advice} \
+         (docs/CAVEATS.md, \"Blocking the thread\")",
         holder.describe(),
         held.as_millis(),
         if waiting == 1 { "" } else { "s" },
@@ -207,7 +254,7 @@ mod tests {
             name: Some("hog".into()),
             spawn_site: Location::caller(),
         };
-        let line = warning(&holder, 0, Duration::from_millis(104), 3);
+        let line = warning(&holder, 0, Duration::from_millis(104), 3, Doing::Unknown);
         assert!(line.starts_with("coroutine 7 'hog' (spawned at "), "{line}");
         assert!(line.contains("src/hold.rs:"), "{line}");
         assert!(line.contains("held worker 0 for 104 ms"), "{line}");
@@ -220,8 +267,35 @@ mod tests {
             name: None,
             ..holder
         };
-        let line = warning(&unnamed, 1, Duration::from_millis(100), 1);
+        let line = warning(&unnamed, 1, Duration::from_millis(100), 1, Doing::Running);
         assert!(line.starts_with("coroutine 7 (spawned at "), "{line}");
         assert!(line.contains("1 coroutine that may only run on that worker is"));
+        assert!(line.contains("running") && line.contains("goro::yield_now"));
+        let line = warning(&unnamed, 1, Duration::from_millis(100), 0, Doing::InKernel);
+        assert!(line.contains("0 coroutines that may only run on that worker are"));
+        assert!(line.contains("system call") && !line.contains("goro::yield_now"));
+    }
+
+    #[test]
+    fn a_thread_is_running_or_asleep_in_the_kernel() {
+        assert_eq!(thread_doing(nix::unistd::gettid().as_raw()), Doing::Running);
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let _ = wake_rx.recv(); // a futex wait, in the kernel
+        });
+        let tid = tid_rx.recv().unwrap();
+        // It goes to sleep moments after sending.
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut doing = thread_doing(tid);
+        while doing != Doing::InKernel && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+            doing = thread_doing(tid);
+        }
+        assert_eq!(doing, Doing::InKernel);
+        wake_tx.send(()).unwrap();
+        sleeper.join().unwrap();
+        assert_eq!(thread_doing(0), Doing::Unknown);
     }
 }

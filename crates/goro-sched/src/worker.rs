@@ -106,7 +106,9 @@ use goro_context::{Reason, ResumeError, Resumed};
 
 use crate::blocking::BlockingPool;
 use crate::config::{Config, ConfigError};
-use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
+use crate::loom::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence,
+};
 use crate::park::Unparker;
 use crate::poll;
 use crate::registry::Registry;
@@ -181,6 +183,8 @@ struct Shared {
     steals: AtomicU64,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
     registry: Registry,
+    /// The thread's kernel id (0 before it starts), for the hold warning (hold.rs).
+    tid: AtomicI32,
 }
 
 /// A worker's own state, on its thread.
@@ -392,6 +396,7 @@ impl Runtime {
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
                 registry: Registry::new(),
+                tid: AtomicI32::new(0),
             }));
             deques.push(Some(deque));
         }
@@ -661,6 +666,11 @@ impl Runtime {
         None
     }
 
+    /// The kernel id of worker `index`'s thread, or 0 if it never started.
+    pub(crate) fn worker_tid(&self, index: usize) -> i32 {
+        self.workers[index].tid.load(Ordering::Relaxed)
+    }
+
     /// Runnable coroutines that may run on worker `index` only, waiting for it: its home
     /// queue, its inbox and its `next`. Coroutines in its `yielded` queue wait for it
     /// too, but that queue is the thread's own (`Local`) and is not counted.
@@ -814,6 +824,9 @@ impl Drop for EnterLocal<'_> {
 fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
     let shared = &rt.workers[index];
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+    shared
+        .tid
+        .store(nix::unistd::gettid().as_raw(), Ordering::Relaxed);
     let local = Local {
         index,
         rt,

@@ -42,10 +42,20 @@ impl log::Log for StderrLogger {
 
 static LOGGER: StderrLogger = StderrLogger;
 
-/// In the child: runs `hog` as described in the module docs, computing for `holds`
-/// stretches of `each`, with a `yield_now` every millisecond if `yielding`, else
-/// without a pause; between stretches it yields once. Prints `HOG <id> <spawn line>`.
-fn hog(holds: usize, each: Duration, yielding: bool) {
+/// How `hog` spends a stretch.
+#[derive(Clone, Copy)]
+enum How {
+    /// Computes without a pause.
+    Spin,
+    /// Computes, with a `yield_now` every millisecond.
+    Yielding,
+    /// Sleeps in a raw system call, which the `hook` feature does not catch.
+    Syscall,
+}
+
+/// In the child: runs `hog` as described in the module docs, one stretch of `each` per
+/// entry of `holds`, yielding once between stretches. Prints `HOG <id> <spawn line>`.
+fn hog(holds: &'static [How], each: Duration) {
     log::set_logger(&LOGGER).unwrap();
     log::set_max_level(log::LevelFilter::Info);
     let body = move || {
@@ -64,14 +74,30 @@ fn hog(holds: usize, each: Duration, yielding: bool) {
             })
             .collect();
         started.wait();
-        for _ in 0..holds {
+        for &how in holds {
             let start = Instant::now();
             let mut last_yield = start;
             while start.elapsed() < each {
-                std::hint::spin_loop();
-                if yielding && last_yield.elapsed() >= Duration::from_millis(1) {
-                    goro::yield_now();
-                    last_yield = Instant::now();
+                match how {
+                    How::Spin => std::hint::spin_loop(),
+                    How::Yielding => {
+                        if last_yield.elapsed() >= Duration::from_millis(1) {
+                            goro::yield_now();
+                            last_yield = Instant::now();
+                        }
+                    }
+                    How::Syscall => {
+                        let left = each.saturating_sub(start.elapsed());
+                        let ts = libc::timespec {
+                            tv_sec: left.as_secs() as libc::time_t,
+                            tv_nsec: left.subsec_nanos().into(),
+                        };
+                        // SAFETY: nanosleep reads `ts`, which lives across the call, and
+                        // is given no remainder pointer.
+                        unsafe {
+                            libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<()>())
+                        };
+                    }
                 }
             }
             goro::yield_now();
@@ -105,8 +131,9 @@ fn warnings(stderr: &str) -> (Vec<&str>, u64, u32) {
 fn a_coroutine_that_holds_its_worker_is_named_once_per_hold() {
     const TEST: &str = "a_coroutine_that_holds_its_worker_is_named_once_per_hold";
     let Ok((status, stderr)) = child::in_child(TEST, &[("GORO_WORKERS", "1")]) else {
-        // Two holds of 6x the default threshold (100 ms), a yield between them.
-        hog(2, Duration::from_millis(600), false);
+        // Two holds of 6x the default threshold (100 ms), a yield between them: one
+        // computing, one asleep in the kernel.
+        hog(&[How::Spin, How::Syscall], Duration::from_millis(600));
         // Each hold's end is logged after it; wait for both (the process would exit
         // before the pool thread logs them).
         let until = Instant::now() + Duration::from_secs(20);
@@ -136,6 +163,17 @@ fn a_coroutine_that_holds_its_worker_is_named_once_per_hold() {
             "the sleeping siblings wait for the hog: {warning}"
         );
     }
+    // The advice follows what the thread does at the first look past the threshold.
+    assert!(
+        warnings[0].contains("Its thread is running") && warnings[0].contains("yield_now"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("asleep in a system call"),
+        "{}",
+        warnings[1]
+    );
     let ended = stderr
         .lines()
         .filter(|l| l.starts_with("LOG INFO goro::hold: ") && l.contains("'hog'"))
@@ -153,7 +191,7 @@ fn a_coroutine_that_yields_is_not_named() {
     // stretch lasts 2.5x as long, so without the yields it would warn.
     let env = [("GORO_WORKERS", "1"), ("GORO_HOLD_WARN_MS", "1000")];
     let Ok((status, stderr)) = child::in_child(TEST, &env) else {
-        return hog(1, Duration::from_millis(2500), true);
+        return hog(&[How::Yielding], Duration::from_millis(2500));
     };
     assert!(status.success(), "{stderr}");
     let (warnings, _, _) = warnings(&stderr);
@@ -165,7 +203,7 @@ fn zero_turns_the_warning_off() {
     const TEST: &str = "zero_turns_the_warning_off";
     let env = [("GORO_WORKERS", "1"), ("GORO_HOLD_WARN_MS", "0")];
     let Ok((status, stderr)) = child::in_child(TEST, &env) else {
-        return hog(1, Duration::from_millis(600), false);
+        return hog(&[How::Spin], Duration::from_millis(600));
     };
     assert!(status.success(), "{stderr}");
     let (warnings, _, _) = warnings(&stderr);
