@@ -60,7 +60,7 @@
 //!
 //! # Who polls
 //!
-//! 1. An idle worker (worker.rs, `park_worker` step 4) whose nearest timer is at least a
+//! 1. An idle worker (idle.rs, `park_worker` step 4) whose nearest timer is at least a
 //!    millisecond away tries to become the owner (CAS on `owned`). The owner sets its
 //!    `polling` flag, rechecks its `sleeping` flag, and blocks in `epoll_wait` with that
 //!    timer as the timeout. Other idle workers sleep in `thread::park` as before.

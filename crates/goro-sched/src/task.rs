@@ -394,7 +394,7 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if self.info.slot.load(Ordering::Relaxed) != NO_SLOT {
-            crate::worker::unregister(self); // abandoned: it never finished
+            crate::context::unregister(self); // abandoned: it never finished
         }
         // The last reference is gone: nobody can wake this task any more. Whatever
         // holds user code goes under `drop_caught`, as this may run on any runtime
