@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::thread;
 
-use goro_context::Coroutine;
+use goro_context::{Coroutine, Reason, ResumeError, Resumed};
 
 use std::panic::Location;
 
@@ -129,6 +129,73 @@ pub(crate) enum Body {
     Pending(Pending),
     Running(Coroutine<Output>),
     Finished,
+}
+
+impl Body {
+    /// Turns a pending body into a coroutine, taking its stack from the running
+    /// worker's pool
+    /// unless spawn already took one. On failure the error becomes the task's result,
+    /// as a `String` payload.
+    pub(crate) fn build(&mut self, pinned: bool, name: Option<Arc<str>>) -> Result<(), String> {
+        let Body::Pending(pending) = std::mem::replace(self, Body::Finished) else {
+            unreachable!("build is called on pending bodies");
+        };
+        let Pending {
+            f,
+            stack_size,
+            stack,
+        } = pending;
+        let stack = match stack.map_or_else(|| goro_stack::Stack::new(stack_size), Ok) {
+            Ok(stack) => stack,
+            Err(err) => {
+                let msg = format!(
+                    "goro: coroutine '{}' could not start: {err}",
+                    name.as_deref().unwrap_or("<unnamed>")
+                );
+                // To the real stderr, as `report_panic` writes (lib.rs says why).
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("{msg}\n").as_bytes(),
+                );
+                crate::drop_caught(f, "a coroutine that never ran");
+                return Err(msg);
+            }
+        };
+        let mut coroutine = Coroutine::with_stack(stack, name, f);
+        if !pinned {
+            // SAFETY: only tasks of a runtime that the user opted into migration
+            // (through the `unsafe` `Config::allow_migration`, whose contract is this
+            // one) are unpinned; see `spawn`.
+            unsafe { coroutine.allow_migration() };
+        }
+        *self = Body::Running(coroutine);
+        Ok(())
+    }
+}
+
+/// How one resume of a task's coroutine ended: what the worker that resumed it does
+/// next.
+pub(crate) enum Outcome {
+    /// It called `yield_now`: still RUNNING, to be queued behind the others.
+    Yielded,
+    /// It suspended to park: [`Task::parked`] finishes the transition.
+    Parking,
+    /// It returned or panicked: [`Task::finish`] takes the result.
+    Finished(thread::Result<Output>),
+    /// It is pinned to another worker (it was queued away from home): send it there.
+    NotHome,
+}
+
+/// Resumes a task's coroutine until it yields, parks or finishes.
+#[inline]
+pub(crate) fn resume(coroutine: &mut Coroutine<Output>) -> Outcome {
+    match coroutine.resume() {
+        Ok(Resumed::Suspended(Reason::Yield)) => Outcome::Yielded,
+        Ok(Resumed::Suspended(Reason::Park)) => Outcome::Parking,
+        Ok(Resumed::Finished(result)) => Outcome::Finished(result),
+        Err(ResumeError::NotHome) => Outcome::NotHome,
+        Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
+    }
 }
 
 /// A task that has not run yet: what it takes to build its coroutine.

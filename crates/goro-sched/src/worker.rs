@@ -5,7 +5,7 @@
 //!
 //! - **G** (`Task`, task.rs): a coroutine and its scheduling state.
 //! - **M** (a worker thread): runs `worker_main`, resuming one G at a time.
-//! - **P** (a processor, `Shared` + `Processor` here): the run queues and timers an M
+//! - **P** (a processor: `Processor`, and its `Shared` half that other threads see): the run queues and timers an M
 //!   works from. In goro each M owns one P for life; the monitor thread (sysmon.rs)
 //!   adds spare Ms with fresh Ps when one is stuck, instead of handing Ps over.
 //!
@@ -45,14 +45,13 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
-use goro_context::{Reason, ResumeError, Resumed};
 
 use crate::context::{CurrentTask, EnterLocal, unregister};
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::poll;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
-use crate::task::{self, Body, Task};
+use crate::task::{self, Body, Outcome, Task};
 use crate::timer::{self, Timers};
 
 /// How many times in a row `next` may run before the home queue gets a turn.
@@ -101,19 +100,31 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
 }
 
-/// A worker's own state, on its thread.
+/// P: a worker's own state, on its thread (`worker_main`'s frame owns it; context.rs
+/// points `LOCAL` at it). What other threads may touch (`next`, `inbox`, the stealer,
+/// the timers, the homed count) is its [`Shared`], `rt.workers[index]`.
 pub(crate) struct Processor {
+    /// Its slot in `Runtime::workers`.
     pub(crate) index: usize,
     pub(crate) rt: &'static Runtime,
+    /// Unstarted Gs, stealable through `Shared::stealer`.
     pub(crate) deque: Deque<Arc<Task>>,
+    /// Started Gs homed here and runnable again (its length mirrored in
+    /// `Shared::home_len` for stats).
     pub(crate) home: RefCell<VecDeque<Arc<Task>>>,
+    /// Started, pinned Gs that called `yield_now`.
     pub(crate) yielded: RefCell<VecDeque<Arc<Task>>>,
+    /// Scheduling rounds, for the every-Nth checks of `find_runnable`.
     pub(crate) round: Cell<u64>,
+    /// Victim choice for `steal`.
     pub(crate) rng: Cell<u64>,
+    /// Counted in `Runtime::nspinning` (idle.rs).
     pub(crate) spinning: Cell<bool>,
+    /// Times in a row `next` has run.
     pub(crate) streak: Cell<u32>,
     /// The task being resumed (`Arc::as_ptr`), or null.
     pub(crate) current: Cell<*const Task>,
+    /// When this thread's stack cache was last trimmed (idle.rs).
     pub(crate) last_trim: Cell<Option<Instant>>,
 }
 
@@ -156,7 +167,7 @@ impl Processor {
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
-            match self.build(body, task.pinned, task.info.name.clone()) {
+            match body.build(task.pinned, task.info.name.clone()) {
                 Ok(()) => {
                     task.set_home(self.index);
                     if let Body::Running(coroutine) = &*body {
@@ -184,11 +195,11 @@ impl Processor {
             .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
         let tick = shared.tick.load(Ordering::Relaxed);
         shared.tick.store(tick + 1, Ordering::Relaxed);
-        let result = coroutine.resume();
+        let outcome = task::resume(coroutine);
         shared.tick.store(tick + 2, Ordering::Relaxed);
         drop(current);
-        match result {
-            Ok(Resumed::Suspended(Reason::Yield)) => {
+        match outcome {
+            Outcome::Yielded => {
                 if task.pinned {
                     // Nobody else can run it: this worker's own `yielded` queue.
                     self.yielded.borrow_mut().push_back(task);
@@ -198,12 +209,12 @@ impl Processor {
                     self.deque.push(task);
                 }
             }
-            Ok(Resumed::Suspended(Reason::Park)) => {
+            Outcome::Parking => {
                 if task.parked() {
                     self.push_runnable(task);
                 }
             }
-            Ok(Resumed::Finished(result)) => {
+            Outcome::Finished(result) => {
                 if task.home() == self.index {
                     shared.registry.lock().remove(&task);
                 } else {
@@ -217,52 +228,12 @@ impl Processor {
                 self.count_finished();
                 task.finish(result);
             }
-            Err(ResumeError::NotHome) => {
+            Outcome::NotHome => {
                 // Only reachable if a pinned task was queued away from home: send it on.
                 let home = task.home();
                 self.rt.send_home(home, task);
             }
-            Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
         }
-    }
-
-    /// Turns a pending body into a coroutine, taking its stack from this worker's pool
-    /// unless spawn already took one. On failure the error becomes the task's result,
-    /// as a `String` payload.
-    fn build(&self, body: &mut Body, pinned: bool, name: Option<Arc<str>>) -> Result<(), String> {
-        let Body::Pending(pending) = std::mem::replace(body, Body::Finished) else {
-            unreachable!("build is called on pending bodies");
-        };
-        let task::Pending {
-            f,
-            stack_size,
-            stack,
-        } = pending;
-        let stack = match stack.map_or_else(|| goro_stack::Stack::new(stack_size), Ok) {
-            Ok(stack) => stack,
-            Err(err) => {
-                let msg = format!(
-                    "goro: coroutine '{}' could not start: {err}",
-                    name.as_deref().unwrap_or("<unnamed>")
-                );
-                // To the real stderr, as `report_panic` writes (lib.rs says why).
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    format!("{msg}\n").as_bytes(),
-                );
-                crate::drop_caught(f, "a coroutine that never ran");
-                return Err(msg);
-            }
-        };
-        let mut coroutine = goro_context::Coroutine::with_stack(stack, name, f);
-        if !pinned {
-            // SAFETY: only tasks of a runtime that the user opted into migration
-            // (through the `unsafe` `Config::allow_migration`, whose contract is this
-            // one) are unpinned; see `spawn`.
-            unsafe { coroutine.allow_migration() };
-        }
-        *body = Body::Running(coroutine);
-        Ok(())
     }
 
     fn count_finished(&self) {
