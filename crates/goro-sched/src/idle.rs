@@ -76,6 +76,25 @@ use crate::task::Task;
 use crate::timer;
 use crate::worker::{Processor, Shared};
 
+/// What a worker that ran out of work does after `park_worker`.
+pub(crate) enum AfterIdle {
+    /// Look for work again: it was woken, or found work before sleeping.
+    LookAgain,
+    /// Exit: a spare worker with nothing homed on it.
+    Retire,
+}
+
+/// What `poll_idle` did.
+enum PollIdle {
+    /// It did not poll (the nearest timer is too close, no descriptor is registered,
+    /// or another worker owns the poller): sleep in `thread::park` instead.
+    NotPolled,
+    /// It polled and found nothing to leave the idle list for.
+    Nothing,
+    /// It polled and woke coroutines that this worker (or a thief) can run.
+    Work,
+}
+
 /// An idle worker whose nearest timer is closer than this sleeps in `thread::park`
 /// (nanosecond timeouts) rather than in `epoll_wait` (whole milliseconds).
 const MIN_POLL_SLEEP: Duration = Duration::from_millis(1);
@@ -194,9 +213,8 @@ impl Processor {
             || !self.deque.is_empty()
     }
 
-    /// The sleeping half of the idle protocol (see the module docs). Returns false if
-    /// this worker should retire instead.
-    pub(crate) fn park_worker(&self) -> bool {
+    /// The sleeping half of the idle protocol (see the module docs).
+    pub(crate) fn park_worker(&self) -> AfterIdle {
         let rt = self.rt;
         let shared = self.shared();
         if self.index >= rt.config.workers
@@ -211,10 +229,10 @@ impl Processor {
                 // look once more before leaving, as step 3 below does.
                 fence(Ordering::SeqCst);
                 if rt.has_stealable_work() {
-                    return true;
+                    return AfterIdle::LookAgain;
                 }
             }
-            return false;
+            return AfterIdle::Retire;
         }
         // 0. Before sleeping, look for our own work for a few microseconds: a coroutine
         //    homed here is often woken by another worker moments later (a channel
@@ -229,16 +247,16 @@ impl Processor {
             looks = looks.wrapping_add(1);
             if looks % 64 == 0 {
                 if self.has_own_work() {
-                    return true;
+                    return AfterIdle::LookAgain;
                 }
                 if Instant::now() >= until {
                     break;
                 }
             } else if self.has_queued_work() {
-                return true;
+                return AfterIdle::LookAgain;
             }
             if rt.has_stealable_work() {
-                return true;
+                return AfterIdle::LookAgain;
             }
             std::hint::spin_loop();
         }
@@ -263,7 +281,7 @@ impl Processor {
         fence(Ordering::SeqCst);
         if self.has_own_work() || rt.has_stealable_work() {
             self.leave_idle();
-            return true;
+            return AfterIdle::LookAgain;
         }
         self.trim_stacks();
         // 4. Sleep until woken or the nearest timer: in the poller if we can own it.
@@ -280,28 +298,29 @@ impl Processor {
                 Some(deadline - now)
             };
             match self.poll_idle(timeout) {
-                Some(true) => break,
-                Some(false) => {}
-                None => match timeout {
+                PollIdle::Work => break,
+                PollIdle::Nothing => {}
+                PollIdle::NotPolled => match timeout {
                     None => thread::park(),
                     Some(timeout) => thread::park_timeout(timeout),
                 },
             }
         }
         self.leave_idle();
-        true
+        AfterIdle::LookAgain
     }
 
     /// Step 1 of "The poller in the idle path": sleeps in `epoll_wait` for up to
-    /// `timeout` if there is I/O to wait for and nobody else owns the poller. `None` if
-    /// it did not poll; else whether it found work to leave the idle list for.
-    pub(crate) fn poll_idle(&self, timeout: Option<Duration>) -> Option<bool> {
+    /// `timeout` if there is I/O to wait for and nobody else owns the poller.
+    fn poll_idle(&self, timeout: Option<Duration>) -> PollIdle {
         if timeout.is_some_and(|t| t < MIN_POLL_SLEEP) {
-            return None;
+            return PollIdle::NotPolled;
         }
-        let poller = poll::active()?;
+        let Some(poller) = poll::active() else {
+            return PollIdle::NotPolled;
+        };
         if !poller.try_own() {
-            return None;
+            return PollIdle::NotPolled;
         }
         let shared = self.shared();
         shared.polling.store(true, Ordering::SeqCst);
@@ -318,9 +337,13 @@ impl Processor {
             // spin on it. A waker that saw `polling` wrote the eventfd instead of
             // unparking us, so sleep briefly rather than until unparked.
             thread::park_timeout(MIN_POLL_SLEEP);
-            return Some(false);
+            return PollIdle::Nothing;
         };
-        Some(woke > 0 && (self.has_own_work() || self.rt.has_stealable_work()))
+        if woke > 0 && (self.has_own_work() || self.rt.has_stealable_work()) {
+            PollIdle::Work
+        } else {
+            PollIdle::Nothing
+        }
     }
 
     /// Takes this worker off the idle list after a sleep (or a recheck that found

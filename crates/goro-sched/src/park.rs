@@ -27,7 +27,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use crate::context;
-use crate::task::Task;
+use crate::task::{Task, TransitionToRunnable};
 
 /// A handle that wakes one parked coroutine or thread. Cheap to clone; `unpark` may be
 /// called from any thread, any number of times.
@@ -54,7 +54,7 @@ impl Unparker {
     pub fn unpark(&self) {
         match &self.0 {
             Inner::Task(task) => {
-                if task.unpark() {
+                if let TransitionToRunnable::Enqueue = task.unpark() {
                     context::schedule(task.clone());
                 }
             }
@@ -75,7 +75,7 @@ impl Unparker {
     pub fn unpark_owned(self) {
         match self.0 {
             Inner::Task(task) => {
-                if task.unpark() {
+                if let TransitionToRunnable::Enqueue = task.unpark() {
                     context::schedule(task);
                 }
             }

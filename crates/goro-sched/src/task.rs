@@ -173,6 +173,28 @@ impl Body {
     }
 }
 
+/// What [`Task::parked`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransitionToParked {
+    /// RUNNING -> PARKED: whoever unparks it enqueues it.
+    Parked,
+    /// A permit arrived while it suspended: consumed, the task stays RUNNING, and the
+    /// caller enqueues it (its `park` returns when it next runs).
+    Notified,
+}
+
+/// What [`Task::unpark`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransitionToRunnable {
+    /// PARKED -> RUNNING: the caller enqueues the task.
+    Enqueue,
+    /// It was RUNNING: a permit is left (or the pending one re-published) for its next
+    /// `park`.
+    Permit,
+    /// It has finished: nothing to wake.
+    Done,
+}
+
 /// How one resume of a task's coroutine ended: what the worker that resumed it does
 /// next.
 pub(crate) enum Outcome {
@@ -336,10 +358,9 @@ impl Task {
         unsafe { &mut *self.body.get() }
     }
 
-    /// After the coroutine suspended with `Reason::Park`. Returns true if a permit
-    /// arrived meanwhile, in which case the task stays RUNNING (the permit consumed)
-    /// and must be enqueued by the caller (its `park` returns when it next runs).
-    pub(crate) fn parked(&self) -> bool {
+    /// After the coroutine suspended with `Reason::Park`: RUNNING -> PARKED, unless a
+    /// permit arrived meanwhile (see [`TransitionToParked`]).
+    pub(crate) fn parked(&self) -> TransitionToParked {
         // Release: what the task wrote before it parked is visible to whoever wakes
         // it. Acquire on failure and in the fetch_and: pairs with the Release of every
         // `unpark` that left the permit (step 2 of the module docs).
@@ -347,13 +368,13 @@ impl Task {
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => false,
+            Ok(_) => TransitionToParked::Parked,
             Err(_) => {
                 // RUNNING | NOTIFIED: the only other state a running task can be in.
                 // Consumed with a read-modify-write, never a plain store: a waker may
                 // re-publish the permit in between (step 1), and must be seen.
                 self.state.fetch_and(!NOTIFIED, Ordering::Acquire);
-                true
+                TransitionToParked::Notified
             }
         }
     }
@@ -367,29 +388,29 @@ impl Task {
             && self.state.fetch_and(!NOTIFIED, Ordering::Acquire) & NOTIFIED != 0
     }
 
-    /// Makes a parked task runnable, or leaves a permit for a runnable one. Returns true
-    /// if the caller must enqueue the task (it went PARKED -> RUNNING).
+    /// Makes a parked task runnable, or leaves a permit for a runnable one (see
+    /// [`TransitionToRunnable`]).
     ///
     /// Always a read-modify-write (step 1 of the module docs), starting from a guess of
     /// PARKED, the usual state of a task being woken: one compare-exchange then does
     /// the whole wake. AcqRel: what the task's worker wrote before `parked` (its body)
     /// is visible to whoever enqueues and then runs it, and what the waker wrote
     /// before waking it is visible to the task.
-    pub(crate) fn unpark(&self) -> bool {
+    pub(crate) fn unpark(&self) -> TransitionToRunnable {
         let mut state = PARKED;
         loop {
-            let (next, enqueue) = match state & STATE {
-                PARKED => (RUNNING, true),
+            let (next, outcome) = match state & STATE {
+                PARKED => (RUNNING, TransitionToRunnable::Enqueue),
                 // Leaves a permit, or re-publishes the pending one.
-                RUNNING => (state | NOTIFIED, false),
-                _ => return false, // finished: nothing to wake
+                RUNNING => (state | NOTIFIED, TransitionToRunnable::Permit),
+                _ => return TransitionToRunnable::Done,
             };
             // Release: pairs with the Acquire in `take_permit` and `parked`.
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return enqueue,
+                Ok(_) => return outcome,
                 Err(actual) => state = actual,
             }
         }

@@ -47,11 +47,12 @@ use std::time::Instant;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use crate::context::{CurrentTask, EnterLocal, unregister};
+use crate::idle::AfterIdle;
 use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::poll;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
-use crate::task::{self, Body, Outcome, Task};
+use crate::task::{self, Body, Outcome, Task, TransitionToParked};
 use crate::timer::{self, Timers};
 
 /// How many times in a row `next` may run before the home queue gets a turn.
@@ -209,11 +210,10 @@ impl Processor {
                     self.deque.push(task);
                 }
             }
-            Outcome::Parking => {
-                if task.parked() {
-                    self.push_runnable(task);
-                }
-            }
+            Outcome::Parking => match task.parked() {
+                TransitionToParked::Parked => {}
+                TransitionToParked::Notified => self.push_runnable(task),
+            },
             Outcome::Finished(result) => {
                 if task.home() == self.index {
                     shared.registry.lock().remove(&task);
@@ -397,7 +397,7 @@ impl Processor {
             if let Some(task) = self.steal() {
                 return Some(task);
             }
-            if !self.park_worker() {
+            if let AfterIdle::Retire = self.park_worker() {
                 return None;
             }
         }
