@@ -1,9 +1,10 @@
 //! The thread-local worker and the task it is resuming: the one door through which
-//! the rest of the crate (park.rs, io.rs, blocking.rs, task.rs, timer.rs, dump.rs,
-//! lib.rs) reaches the scheduler. `submit`, `schedule`, `unregister`, `add_timer` and
-//! `add_callback` put work into the run queues and timer heaps of worker.rs and wake
-//! sleepers by the protocol of idle.rs; nothing outside those files touches their
-//! internals.
+//! the rest of the crate (lib.rs, park.rs, task.rs, io.rs, blocking.rs) reaches the
+//! run queues. `submit`, `schedule`, `unregister`, `add_timer` and `add_callback` put
+//! work into the queues and timer heaps of worker.rs and wake sleepers by the protocol
+//! of idle.rs; nothing outside the scheduler's core (worker.rs, idle.rs, runtime.rs and
+//! this file) touches their internals. The monitor and dumps use `Runtime`'s methods
+//! (runtime.rs).
 
 use std::cell::Cell;
 use std::ptr;

@@ -56,7 +56,9 @@
 //!    is `polling`, writes the poller's eventfd rather than unparking the thread. Against
 //!    step 1 this is the same Dekker pattern as the idle protocol: the owner either sees
 //!    `sleeping` cleared and does not block, or the waker sees `polling` and interrupts
-//!    `epoll_wait`. `wake_idle` prefers an idle worker that is not polling, so the
+//!    `epoll_wait`. The eventfd is registered level-triggered and only an owner reads
+//!    it, so a busy worker's non-blocking poll cannot swallow a wakeup meant for a
+//!    blocked owner. `wake_idle` prefers an idle worker that is not polling, so the
 //!    poller stays with a sleeper while there are others to wake.
 //! 3. Busy workers poll without blocking every `POLL_CHECK` rounds, and before they try
 //!    to steal, whenever nobody owns the poller: when every worker is busy, I/O is still

@@ -25,17 +25,23 @@ use crate::worker::{Shared, worker_main};
 /// Spare workers the monitor may add beyond the configured count.
 const MAX_SPARES: usize = 256;
 
+/// The scheduler's global state, one per process (`RUNTIME`).
 pub(crate) struct Runtime {
     pub(crate) config: Config,
+    /// Every worker slot: the configured workers, then `MAX_SPARES` spare slots.
     pub(crate) workers: Box<[CachePadded<Shared>]>,
     /// Worker slots in use: `0..active` (spare slots are taken in order).
     pub(crate) active: AtomicUsize,
+    /// The global queue: Gs spawned or (migratable ones) woken by plain threads, and
+    /// those `rescue` moves off a stuck worker.
     pub(crate) injector: Injector<Arc<Task>>,
+    /// The idle protocol's list of sleeping workers and its counters (idle.rs).
     pub(crate) idle: Mutex<Vec<usize>>,
     pub(crate) npidle: CachePadded<AtomicUsize>,
     pub(crate) nspinning: CachePadded<AtomicUsize>,
     /// Deques not yet owned by a thread (slots not started, or retired).
     pub(crate) deques: Mutex<Vec<Option<Deque<Arc<Task>>>>>,
+    /// Time zero of the nanosecond clock timers count in (`nanos`).
     pub(crate) epoch: Instant,
     /// Coroutines spawned from plain threads (per-worker counts cover the rest).
     pub(crate) spawned_by_threads: AtomicU64,
