@@ -159,7 +159,7 @@ impl Runtime {
         shared.notify();
     }
 
-    pub(crate) fn has_stealable_work(&self) -> bool {
+    fn has_stealable_work(&self) -> bool {
         if !self.injector.is_empty() {
             return true;
         }
@@ -170,7 +170,7 @@ impl Runtime {
 impl Shared {
     /// After publishing work only this worker may take (its inbox):
     /// wakes it if it is asleep.
-    pub(crate) fn notify(&self) {
+    fn notify(&self) {
         // SeqCst: pairs with the worker's SeqCst store of `sleeping` before it rechecks
         // its own queues (park_worker, step 3).
         fence(Ordering::SeqCst);
@@ -208,7 +208,7 @@ impl Processor {
     }
 
     /// [`has_own_work`](Processor::has_own_work) but for timers: no clock read.
-    pub(crate) fn has_queued_work(&self) -> bool {
+    fn has_queued_work(&self) -> bool {
         let shared = self.shared();
         !shared.inbox.is_empty()
             || !shared.next.load(Ordering::SeqCst).is_null()
@@ -241,8 +241,8 @@ impl Processor {
         //    ping-pong across workers), and a futex sleep plus wake costs both sides
         //    far more than this spin costs an otherwise idle core.
         //    Each look is a handful of loads; the clock (and with it the timers) is read
-        //    every 64th only. One `pause` between looks, not more: a `pause` costs ~140
-        //    cycles on recent x86, so 32 of them spaced the looks ~1.5 us apart.
+        //    every 64th only. One `pause` between looks: it costs ~140 cycles on recent
+        //    x86, so a few more would space the looks microseconds apart.
         let until = Instant::now() + IDLE_SPIN;
         let mut looks = 0u32;
         loop {
@@ -350,7 +350,7 @@ impl Processor {
 
     /// Takes this worker off the idle list after a sleep (or a recheck that found
     /// work). If a waker already took it off, the waker made it a spinner.
-    pub(crate) fn leave_idle(&self) {
+    fn leave_idle(&self) {
         let rt = self.rt;
         self.shared().sleeping.store(false, Ordering::SeqCst);
         let mut idle = rt.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -363,7 +363,7 @@ impl Processor {
     }
 
     /// Trims this thread's cache of free stacks, at most every 100 ms.
-    pub(crate) fn trim_stacks(&self) {
+    fn trim_stacks(&self) {
         let now = Instant::now();
         if self
             .last_trim
