@@ -270,6 +270,7 @@ impl Processor {
     }
 
     /// `task` runs next on this worker; whatever was next goes to the back of a queue.
+    #[inline]
     pub(crate) fn push_next(&self, task: Arc<Task>) {
         let old = self
             .shared()
