@@ -25,7 +25,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::worker::Runtime;
+use crate::runtime::Runtime;
 
 /// The default threshold: long enough that a compute burst of a few milliseconds (the
 /// monitor rescues the worker's other work after 10) does not warn, short enough that
