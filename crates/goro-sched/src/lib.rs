@@ -40,6 +40,7 @@ mod loom;
 mod park;
 mod poll;
 mod registry;
+mod spare;
 mod sysmon;
 mod task;
 mod timer;

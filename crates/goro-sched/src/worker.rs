@@ -106,7 +106,9 @@ use goro_context::{Reason, ResumeError, Resumed};
 
 use crate::blocking::BlockingPool;
 use crate::config::{Config, ConfigError};
-use crate::loom::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
+use crate::loom::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence,
+};
 use crate::park::Unparker;
 use crate::poll;
 use crate::registry::Registry;
@@ -179,6 +181,8 @@ struct Shared {
     resumed: AtomicPtr<Task>,
     /// Successful steals by this worker, for stats. Owner-only stores.
     steals: AtomicU64,
+    /// The worker thread's kernel id, for the monitor (spare.rs); 0 before it starts.
+    tid: AtomicI32,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
     registry: Registry,
 }
@@ -391,6 +395,7 @@ impl Runtime {
                 running: AtomicBool::new(false),
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
+                tid: AtomicI32::new(0),
                 registry: Registry::new(),
             }));
             deques.push(Some(deque));
@@ -537,14 +542,23 @@ impl Runtime {
     }
 
     /// The monitor found worker `index` stuck in one coroutine: move what others may
-    /// run, and make sure someone runs whatever waits in the global queue.
-    pub(crate) fn rescue(&'static self, index: usize) {
+    /// run, and make sure someone runs whatever waits in the global queue, starting a
+    /// spare only where it adds capacity (spare.rs). A worker that is spawning keeps
+    /// its deque: idle workers steal from it.
+    pub(crate) fn rescue(
+        &'static self,
+        index: usize,
+        stuck: crate::spare::Stuck,
+        others_progress: bool,
+    ) {
         let shared = &self.workers[index];
-        loop {
-            match shared.stealer.steal() {
-                Steal::Success(task) => self.injector.push(task),
-                Steal::Retry => continue,
-                Steal::Empty => break,
+        if !stuck.spawning {
+            loop {
+                match shared.stealer.steal() {
+                    Steal::Success(task) => self.injector.push(task),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
             }
         }
         if self.config.allow_migration {
@@ -564,9 +578,25 @@ impl Runtime {
         }
         if self.npidle.load(Ordering::SeqCst) > 0 {
             self.wake_idle();
-        } else if self.nspinning.load(Ordering::SeqCst) == 0 {
+        } else if self.nspinning.load(Ordering::SeqCst) == 0 && stuck.spare_helps(others_progress) {
             self.start_spare();
         }
+    }
+
+    /// Worker `index`'s spawn count, for the monitor.
+    pub(crate) fn worker_spawned(&self, index: usize) -> u64 {
+        self.workers[index].spawned.load(Ordering::Relaxed)
+    }
+
+    /// Worker `index`'s kernel thread id (0 before it starts), for the monitor.
+    pub(crate) fn worker_tid(&self, index: usize) -> i32 {
+        self.workers[index].tid.load(Ordering::Relaxed)
+    }
+
+    /// Whether worker `index` has a thread that is not asleep, for the monitor.
+    pub(crate) fn worker_awake(&self, index: usize) -> bool {
+        let shared = &self.workers[index];
+        shared.running.load(Ordering::Relaxed) && !shared.sleeping.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worker_ticks(&self, index: usize) -> u64 {
@@ -759,6 +789,9 @@ impl Drop for EnterLocal<'_> {
 fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
     let shared = &rt.workers[index];
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+    shared
+        .tid
+        .store(crate::spare::thread_id(), Ordering::Relaxed);
     let local = Local {
         index,
         rt,
