@@ -11,8 +11,8 @@
 //!   no CPU, so a spare takes over a core the configured workers left unused.
 //!
 //! and, in the first case, the stuck worker's thread is really computing in its
-//! coroutine: it had the CPU for a while since the monitor last looked and spawned
-//! nothing meanwhile (known from the second look of an episode on, 20 ms in). A thread
+//! coroutine: it had the CPU for a while between the monitor's last looks and spawned
+//! nothing meanwhile (known from the third look of an episode on, 30 ms in). A thread
 //! the kernel left waiting for a core (a loaded machine) is not known to hog anything,
 //! and one more thread would wait for the same cores.
 //!
@@ -37,11 +37,19 @@ use crate::worker::Runtime;
 /// CPU by the kernel, and its `spawned` count tells nothing.
 const HOG_CPU: Duration = Duration::from_millis(1);
 
+/// Looks in a row (10 ms or more apart) at which a stuck worker must have computed
+/// without spawning before it counts as hogging: two, so that one long spawn (the
+/// spawner's deque growing, say: a copy of every queued coroutine) is not taken for a
+/// computation.
+const HOG_LOOKS: u32 = 2;
+
 /// The monitor's memory of one worker for this module, from the start of a stuck
 /// episode.
 pub(crate) struct Watch {
     spawned: u64,
     cpu: Option<u64>,
+    /// Looks in a row at which the thread had the CPU for `HOG_CPU` and spawned nothing.
+    quiet: u32,
 }
 
 /// What the monitor found at a look at a stuck worker ([`Watch::look`]).
@@ -51,8 +59,9 @@ pub(crate) struct Stuck {
     pub(crate) spawning: bool,
     /// Its thread is off the CPU in the kernel (or its state is unknown).
     pub(crate) blocked: bool,
-    /// Its thread is computing: on the CPU for at least `HOG_CPU` since the last look
-    /// (not known at the first look of an episode), and not spawning.
+    /// Its thread is computing: on the CPU for at least `HOG_CPU`, and spawning
+    /// nothing, since each of the last `HOG_LOOKS` looks (so known from the third look
+    /// of an episode on, 30 ms in).
     pub(crate) hogging: bool,
 }
 
@@ -62,6 +71,7 @@ impl Watch {
         Watch {
             spawned: rt.worker_spawned(index),
             cpu: None,
+            quiet: 0,
         }
     }
 
@@ -84,10 +94,15 @@ impl Watch {
         let ran = self.cpu.map(|before| cpu.saturating_sub(before));
         self.cpu = Some(cpu);
         let running = state == 'R';
+        if running && !spawning && ran.is_some_and(|ns| ns >= HOG_CPU.as_nanos() as u64) {
+            self.quiet += 1;
+        } else {
+            self.quiet = 0;
+        }
         Stuck {
             spawning,
             blocked: !running,
-            hogging: running && !spawning && ran.is_some_and(|ns| ns >= HOG_CPU.as_nanos() as u64),
+            hogging: self.quiet >= HOG_LOOKS,
         }
     }
 }
