@@ -43,6 +43,7 @@ mod registry;
 mod spare;
 mod sysmon;
 mod task;
+mod task_cache;
 mod timer;
 mod worker;
 
@@ -226,7 +227,7 @@ where
     );
     worker::submit(rt, task.clone());
     Ok(JoinHandle {
-        task,
+        task: std::mem::ManuallyDrop::new(task),
         marker: PhantomData,
     })
 }
@@ -234,7 +235,8 @@ where
 /// Owns the right to wait for a coroutine's result. Dropping it detaches the
 /// coroutine, which runs on.
 pub struct JoinHandle<T> {
-    task: Arc<Task>,
+    /// Taken out in `drop`.
+    task: std::mem::ManuallyDrop<Arc<Task>>,
     marker: PhantomData<fn() -> T>,
 }
 
@@ -311,6 +313,19 @@ impl<T: 'static> Future for JoinHandle<T> {
             })),
             None => Poll::Pending,
         }
+    }
+}
+
+/// Dropping the handle of a finished coroutine may keep its task block for the next
+/// spawn (task_cache.rs).
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and `self.task` is not used after this.
+        let task = unsafe { std::mem::ManuallyDrop::take(&mut self.task) };
+        #[cfg(not(loom))]
+        task_cache::retire(task);
+        #[cfg(loom)]
+        drop(task);
     }
 }
 

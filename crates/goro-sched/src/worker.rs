@@ -888,6 +888,7 @@ impl Local {
                 }
                 self.count_finished();
                 task.finish(result);
+                crate::task_cache::retire(task);
             }
             Err(ResumeError::NotHome) => {
                 // Only reachable if a pinned task was queued away from home: send it on.
