@@ -888,6 +888,7 @@ impl Local {
                 }
                 self.count_finished();
                 task.finish(result);
+                #[cfg(not(loom))]
                 crate::task_cache::retire(task);
             }
             Err(ResumeError::NotHome) => {
