@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use crate::worker::Runtime;
+use crate::runtime::Runtime;
 
 /// CPU time a stuck worker's thread must have used since the monitor's last look (10 ms
 /// or more before) for its coroutine to count as computing, if it spawned nothing

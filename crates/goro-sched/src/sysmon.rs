@@ -31,7 +31,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::worker::Runtime;
+use crate::runtime::Runtime;
 
 const STUCK: Duration = Duration::from_millis(10);
 const LATE: u64 = 2_000_000; // ns
