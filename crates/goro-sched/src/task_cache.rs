@@ -19,6 +19,7 @@
 //! shared list is bounded; beyond it, blocks go back to malloc.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::task::Task;
@@ -31,6 +32,10 @@ const BATCH: usize = CACHE / 2;
 const SHARED: usize = 2048;
 
 static FREE: Mutex<Vec<Arc<Task>>> = Mutex::new(Vec::new());
+/// `FREE`'s length, stored under its lock: a spawner that outruns the workers finishing
+/// its coroutines finds the list empty, and reads this instead of taking the lock (which
+/// the finishing workers take to fill it) on every spawn.
+static FREE_LEN: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static CACHED: RefCell<Vec<Arc<Task>>> = const { RefCell::new(Vec::new()) };
@@ -44,9 +49,13 @@ pub(crate) fn take() -> Option<Arc<Task>> {
             if let Some(task) = cached.pop() {
                 return Some(task);
             }
+            if FREE_LEN.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
             let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
             let from = free.len().saturating_sub(BATCH);
             cached.extend(free.drain(from..));
+            FREE_LEN.store(free.len(), Ordering::Relaxed);
             drop(free);
             cached.pop()
         })
@@ -79,6 +88,7 @@ pub(crate) fn retire(mut task: Arc<Task>) {
         let room = SHARED.saturating_sub(free.len()).min(BATCH);
         let from = cached.len() - room;
         free.extend(cached.drain(from..));
+        FREE_LEN.store(free.len(), Ordering::Relaxed);
         drop(free);
         if cached.len() < CACHE {
             cached.push(task);
