@@ -170,19 +170,9 @@ enum Doing {
     Unknown,
 }
 
-/// Reads the state of thread `tid` of this process (`/proc/self/task/<tid>/stat`).
+/// What thread `tid` of this process is doing, by its kernel state.
 fn thread_doing(tid: i32) -> Doing {
-    if tid == 0 {
-        return Doing::Unknown;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-        return Doing::Unknown;
-    };
-    // "<tid> (<name>) <state> ...": the name may hold spaces and parentheses.
-    let state = stat
-        .rfind(')')
-        .and_then(|end| stat[end + 1..].trim_start().chars().next());
-    match state {
+    match crate::spare::kernel_state(tid) {
         Some('R') => Doing::Running,
         Some('S' | 'D') => Doing::InKernel,
         _ => Doing::Unknown,

@@ -44,8 +44,12 @@ mod park;
 mod poll;
 mod registry;
 mod runtime;
+mod spare;
 mod sysmon;
 mod task;
+// Off under loom: its atomics and locks have no `get_mut`.
+#[cfg(not(loom))]
+mod task_cache;
 mod timer;
 mod worker;
 
@@ -229,7 +233,7 @@ where
     );
     context::submit(rt, task.clone());
     Ok(JoinHandle {
-        task,
+        task: std::mem::ManuallyDrop::new(task),
         marker: PhantomData,
     })
 }
@@ -237,7 +241,8 @@ where
 /// Owns the right to wait for a coroutine's result. Dropping it detaches the
 /// coroutine, which runs on.
 pub struct JoinHandle<T> {
-    task: Arc<Task>,
+    /// Taken out in `drop`.
+    task: std::mem::ManuallyDrop<Arc<Task>>,
     marker: PhantomData<fn() -> T>,
 }
 
@@ -314,6 +319,19 @@ impl<T: 'static> Future for JoinHandle<T> {
             })),
             None => Poll::Pending,
         }
+    }
+}
+
+/// Dropping the handle of a finished coroutine may keep its task block for the next
+/// spawn (task_cache.rs).
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and `self.task` is not used after this.
+        let task = unsafe { std::mem::ManuallyDrop::take(&mut self.task) };
+        #[cfg(not(loom))]
+        task_cache::retire(task);
+        #[cfg(loom)]
+        drop(task);
     }
 }
 

@@ -197,14 +197,23 @@ impl Runtime {
     }
 
     /// The monitor found worker `index` stuck in one coroutine: move what others may
-    /// run, and make sure someone runs whatever waits in the global queue.
-    pub(crate) fn rescue(&'static self, index: usize) {
+    /// run, and make sure someone runs whatever waits in the global queue, starting a
+    /// spare only where it adds capacity (spare.rs). A worker that is spawning keeps
+    /// its deque: idle workers steal from it.
+    pub(crate) fn rescue(
+        &'static self,
+        index: usize,
+        stuck: crate::spare::Stuck,
+        others_progress: bool,
+    ) {
         let shared = &self.workers[index];
-        loop {
-            match shared.stealer.steal() {
-                Steal::Success(task) => self.injector.push(task),
-                Steal::Retry => continue,
-                Steal::Empty => break,
+        if !stuck.spawning {
+            loop {
+                match shared.stealer.steal() {
+                    Steal::Success(task) => self.injector.push(task),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
             }
         }
         if self.config.allow_migration {
@@ -224,9 +233,25 @@ impl Runtime {
         }
         if self.npidle.load(Ordering::SeqCst) > 0 {
             self.wake_idle();
-        } else if self.nspinning.load(Ordering::SeqCst) == 0 {
+        } else if self.nspinning.load(Ordering::SeqCst) == 0 && stuck.spare_helps(others_progress) {
             self.start_spare();
         }
+    }
+
+    /// Worker `index`'s spawn count, for the monitor.
+    pub(crate) fn worker_spawned(&self, index: usize) -> u64 {
+        self.workers[index].spawned.load(Ordering::Relaxed)
+    }
+
+    /// Worker `index`'s kernel thread id (0 before it starts), for the monitor.
+    pub(crate) fn worker_tid(&self, index: usize) -> i32 {
+        self.workers[index].tid.load(Ordering::Relaxed)
+    }
+
+    /// Whether worker `index` has a thread that is not asleep, for the monitor.
+    pub(crate) fn worker_awake(&self, index: usize) -> bool {
+        let shared = &self.workers[index];
+        shared.running.load(Ordering::Relaxed) && !shared.sleeping.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worker_ticks(&self, index: usize) -> u64 {
@@ -319,11 +344,6 @@ impl Runtime {
             }
         }
         None
-    }
-
-    /// The kernel id of worker `index`'s thread, or 0 if it never started.
-    pub(crate) fn worker_tid(&self, index: usize) -> i32 {
-        self.workers[index].tid.load(Ordering::Relaxed)
     }
 
     /// Runnable coroutines that may run on worker `index` only, waiting for it: its home

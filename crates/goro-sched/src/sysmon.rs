@@ -9,7 +9,9 @@
 //! 2. Rescues a stuck worker, at most every `STUCK` while it stays stuck: moves its
 //!    stealable work (coroutines that have not started, and with migration allowed its
 //!    `next` one) to the global queue; then, if the global queue holds work, wakes an
-//!    idle worker, or starts a spare worker if none is idle or spinning. Work that
+//!    idle worker, or starts a spare worker if none is idle or spinning and a spare adds
+//!    capacity (spare.rs: its thread is blocked in the kernel, or it computes while no
+//!    other worker makes progress; not for a worker that is spawning). Work that
 //!    arrives later in the same episode gets the same treatment on a later round.
 //!    Spare workers retire when they are idle with no coroutine homed on them.
 //!    Coroutines that already started on the stuck worker wait for it: in the default
@@ -49,6 +51,7 @@ struct Seen {
     tick: u64,
     since: Instant,
     last_rescue: Option<Instant>,
+    spare: crate::spare::Watch,
 }
 
 fn run(rt: &'static Runtime) {
@@ -70,9 +73,11 @@ fn run(rt: &'static Runtime) {
                 tick: 0,
                 since: now,
                 last_rescue: None,
+                spare: crate::spare::Watch::new(rt, seen.len()),
             });
         }
         let mut busy = false;
+        let mut stuck = Vec::new();
         for (index, seen) in seen.iter_mut().enumerate().take(active) {
             let tick = rt.worker_ticks(index);
             let running = tick % 2 == 1;
@@ -82,6 +87,7 @@ fn run(rt: &'static Runtime) {
                     tick,
                     since: now,
                     last_rescue: None,
+                    spare: crate::spare::Watch::new(rt, index),
                 };
             } else if now.duration_since(seen.since) >= STUCK
                 && seen
@@ -89,13 +95,25 @@ fn run(rt: &'static Runtime) {
                     .is_none_or(|at| now.duration_since(at) >= STUCK)
             {
                 seen.last_rescue = Some(now);
-                rt.rescue(index);
+                stuck.push((index, seen.spare.look(rt, index)));
             }
             holds.check(rt, index, seen.tick, seen.since, now);
             let timers = rt.timers(index);
             if timers.next().saturating_add(LATE) <= now_ns {
                 timers.fire_due(now_ns);
             }
+        }
+        for (index, found) in stuck {
+            // Awake and between coroutines, in a short one, or spawning in a long one.
+            let others_progress = (0..active).any(|other| {
+                let seen = &seen[other];
+                other != index
+                    && rt.worker_awake(other)
+                    && (seen.tick % 2 == 0
+                        || now.duration_since(seen.since) < STUCK
+                        || seen.spare.spawning(rt, other))
+            });
+            rt.rescue(index, found, others_progress);
         }
         if let Some(poller) = crate::poll::active() {
             if !poller.is_owned() && poller.since_last_poll() >= POLL_LATE {

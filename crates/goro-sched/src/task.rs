@@ -272,6 +272,13 @@ impl Task {
         name: Option<Arc<str>>,
         spawn_site: &'static Location<'static>,
     ) -> Arc<Task> {
+        #[cfg(not(loom))]
+        if let Some(mut task) = crate::task_cache::take() {
+            Arc::get_mut(&mut task)
+                .expect("a cached task block is unique")
+                .renew(pending, pinned, name, spawn_site);
+            return task;
+        }
         // Allocated first and written in place: `Arc::new` builds the task on the stack
         // and copies it into the allocation (a `memcpy` call at this size).
         let mut task = Arc::<Task>::new_uninit();
@@ -299,6 +306,63 @@ impl Task {
             });
         // SAFETY: initialized by the `write` just above.
         unsafe { task.assume_init() }
+    }
+
+    /// Re-initializes a finished task's block (task_cache.rs) as `Task::new` would
+    /// build it, field by field: no copy of a whole `Task`.
+    #[cfg(not(loom))]
+    fn renew(
+        &mut self,
+        pending: Pending,
+        pinned: bool,
+        name: Option<Arc<str>>,
+        spawn_site: &'static Location<'static>,
+    ) {
+        *self.state.get_mut() = RUNNING;
+        self.pinned = pinned;
+        *self.home.get_mut() = NO_HOME;
+        // Finished (`clear_for_reuse`): this drops nothing.
+        *self.body.get_mut() = Body::Pending(pending);
+        *self.local.get_mut() = std::ptr::null_mut();
+        let info = &mut self.info;
+        info.spawn_site = spawn_site;
+        info.name = name;
+        *info.id.get_mut() = 0;
+        *info.wait.get_mut() = 0;
+        *info.wait_site.get_mut() = std::ptr::null_mut();
+        // `join` (emptied, `done` cleared) and `info.slot` (NO_SLOT) were reset by
+        // `clear_for_reuse`.
+    }
+
+    /// Empties a finished task whose block is to be reused, and says whether it may
+    /// be: its result, if still there, must be `()` (any other result's destructor is
+    /// user code, for `drop_result` in `Drop`), and it must be out of its registry.
+    #[cfg(not(loom))]
+    pub(crate) fn clear_for_reuse(&mut self) -> bool {
+        if *self.state.get_mut() & STATE != DONE
+            || *self.info.slot.get_mut() != NO_SLOT
+            || !matches!(self.body.get_mut(), Body::Finished)
+        {
+            return false;
+        }
+        let Ok(join) = self.join.get_mut() else {
+            return false; // poisoned: leave it to Drop
+        };
+        // `finish` took the waiter; a result other than `()` is left to Drop.
+        let unit = match &join.result {
+            None => true,
+            Some(result) => matches!(result, Ok(value) if value.is::<()>()),
+        };
+        if join.waiter.is_some() || !unit {
+            return false;
+        }
+        *join = Join {
+            result: None,
+            waiter: None,
+            done: false,
+        };
+        self.info.name = None;
+        true
     }
 
     /// Called by the task itself right before it suspends to park: what it waits for.
@@ -421,7 +485,9 @@ impl Task {
     pub(crate) fn finish(&self, result: thread::Result<Output>) {
         // SAFETY: called by the running worker right after the coroutine finished (or
         // failed to start).
-        drop(std::mem::replace(unsafe { self.body() }, Body::Finished));
+        let body = unsafe { self.body() };
+        // Dropped in place (an assignment), not moved out first: no copy of the body.
+        *body = Body::Finished;
         let waiter = {
             let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
             join.result = Some(result);
@@ -487,19 +553,23 @@ impl Drop for Task {
         // The last reference is gone: nobody can wake this task any more. Whatever
         // holds user code goes under `drop_caught`, as this may run on any runtime
         // thread (the worker that ran the task, a timer, the poller, the monitor).
-        match std::mem::replace(self.body.get_mut(), Body::Finished) {
-            // Started and not finished, so parked (queues and the running worker hold
-            // references): it stays parked for good, as Go leaks a goroutine that
-            // nobody can wake. Never unwound: not here (any thread, any context), and
-            // not on its home worker later either, which would run its destructors
-            // while values they expect to outlive them may be gone (docs/CAVEATS.md
-            // §5). Its stack slot is leaked; it counts as live and parked.
-            Body::Running(coroutine) => {
-                std::mem::forget(coroutine);
-                crate::dump::abandoned();
+        let body = self.body.get_mut();
+        // The usual case, finished, takes nothing out (and copies no body to do so).
+        if !matches!(body, Body::Finished) {
+            match std::mem::replace(body, Body::Finished) {
+                // Started and not finished, so parked (queues and the running worker hold
+                // references): it stays parked for good, as Go leaks a goroutine that
+                // nobody can wake. Never unwound: not here (any thread, any context), and
+                // not on its home worker later either, which would run its destructors
+                // while values they expect to outlive them may be gone (docs/CAVEATS.md
+                // §5). Its stack slot is leaked; it counts as live and parked.
+                Body::Running(coroutine) => {
+                    std::mem::forget(coroutine);
+                    crate::dump::abandoned();
+                }
+                body @ Body::Pending(_) => crate::drop_caught(body, "a coroutine that never ran"),
+                Body::Finished => {}
             }
-            body @ Body::Pending(_) => crate::drop_caught(body, "a coroutine that never ran"),
-            Body::Finished => {}
         }
         let result = self
             .join

@@ -99,7 +99,8 @@ pub(crate) struct Shared {
     pub(crate) steals: AtomicU64,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
     pub(crate) registry: Registry,
-    /// The thread's kernel id (0 before it starts), for the hold warning (hold.rs).
+    /// The thread's kernel id (0 before it starts), for the monitor: whether a stuck
+    /// worker's thread computes or sleeps in the kernel (spare.rs, hold.rs).
     pub(crate) tid: AtomicI32,
 }
 
@@ -136,7 +137,7 @@ pub(crate) fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<T
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
     shared
         .tid
-        .store(nix::unistd::gettid().as_raw(), Ordering::Relaxed);
+        .store(crate::spare::thread_id(), Ordering::Relaxed);
     let local = Processor {
         index,
         rt,
@@ -232,6 +233,8 @@ impl Processor {
                 }
                 self.count_finished();
                 task.finish(result);
+                #[cfg(not(loom))]
+                crate::task_cache::retire(task);
             }
             Outcome::NotHome => {
                 // Only reachable if a pinned task was queued away from home: send it on.

@@ -87,6 +87,18 @@ fn a_worker_stuck_in_a_blocking_syscall_does_not_stop_the_rest() {
     others_keep_running(|| std::thread::sleep(Duration::from_secs(1)));
 }
 
+/// A coroutine computing without a pause (on the CPU, unlike a blocking syscall) gets a
+/// spare worker beside it too: nobody else would run the work that waits.
+#[test]
+fn a_worker_stuck_computing_does_not_stop_the_rest() {
+    others_keep_running(|| {
+        let end = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < end {
+            std::hint::spin_loop();
+        }
+    });
+}
+
 #[test]
 fn goro_blocking_keeps_the_worker_free() {
     others_keep_running(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(1))));
