@@ -20,10 +20,11 @@
 //! (benches/go/main.go `balance <shape> <n>`, GOMAXPROCS = workers; skipped without a Go
 //! toolchain), `tokio` (multi-thread runtime, `worker_threads` = workers), `may`
 //! (`set_workers`). A run is one child process (see common/mod.rs): it starts its
-//! runtime (and builds the ring), prints `ready`, does a warm-up at a tenth of the size,
-//! prints `start`, does the measured run and prints `ns <nanoseconds>` (timed inside
-//! the child). The parent counts the child's threads (`/proc/<pid>/task`) every 2 ms:
-//! at `ready`, and the peak during the measured run; spare workers show there. A child
+//! runtime (and builds the ring), prints `ready <its threads>`, does a warm-up at a
+//! tenth of the size, prints `start`, does the measured run and prints
+//! `ns <nanoseconds>` (timed inside the child). The parent counts the child's threads
+//! (`/proc/<pid>/task`) every 2 ms during the measured run and keeps the peak: spare
+//! workers show there. A child
 //! that dies or overruns its deadline is reported as failed, and that contestant's
 //! further runs of that shape are skipped (may dies at about 32k live coroutines on
 //! this kernel's `vm.max_map_count`, so its fan-out fails).
@@ -411,8 +412,8 @@ fn table(shape: &Shape, peers: &[&str], results: &[Results], runs: usize) -> Str
     t
 }
 
-/// Counts the threads of process `pid`; `None` once it is gone.
-fn threads_of(pid: u32) -> Option<usize> {
+/// Counts the threads of process `pid` (`"self"` for this one); `None` once it is gone.
+fn threads_of(pid: impl std::fmt::Display) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()
         .map(|d| d.count())
@@ -431,13 +432,14 @@ impl Seen {
     /// A line of the child `pid`'s stdout.
     fn line(&mut self, line: &str, pid: u32) {
         match line.trim() {
-            "ready" => self.ready = threads_of(pid),
             "start" => {
                 self.measuring = true;
                 self.peak = threads_of(pid).unwrap_or(0);
             }
             l => {
-                if let Some(ns) = l.strip_prefix("ns ").and_then(|n| n.parse().ok()) {
+                if let Some(n) = l.strip_prefix("ready ").and_then(|n| n.parse().ok()) {
+                    self.ready = Some(n);
+                } else if let Some(ns) = l.strip_prefix("ns ").and_then(|n| n.parse().ok()) {
                     self.ns = Some(ns);
                     self.measuring = false;
                 }
@@ -547,7 +549,7 @@ fn child(role: &str) {
         }
         other => panic!("unknown balance contestant {other}"),
     };
-    println!("ready");
+    println!("ready {}", threads_of("self").unwrap_or(0));
     run((size / 10).max(1));
     println!("start");
     let elapsed = run(size);

@@ -23,8 +23,8 @@
 //	yield N       one-shot: N Gosched calls; prints ns/call.
 //	balance SHAPE N  one run of benches/balance.rs's shape (fanout: N goroutines spawned
 //	              and waited for, as spawn; echo: N round trips per connection; ring: N
-//	              hops; pingpong: N round trips): prints "ready" once the ring is
-//	              built, warms up at N/10, prints "start", runs N and prints
+//	              hops; pingpong: N round trips): prints "ready <threads>" once the
+//	              ring is built, warms up at N/10, prints "start", runs N and prints
 //	              "ns <nanoseconds>".
 //	rss N         N goroutines each parked on a receive from one shared channel; prints
 //	              "parked=N rss_before=B rss_after=B release_ms=MS" (RSS from
@@ -320,7 +320,11 @@ func balance(what string, n int) {
 	default:
 		panic("balance fanout|echo|ring|pingpong N")
 	}
-	fmt.Println("ready")
+	threads, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("ready", len(threads))
 	warm := n / 10
 	if warm < 1 {
 		warm = 1
