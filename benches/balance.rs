@@ -111,7 +111,7 @@ const SHAPES: [Shape; 5] = [
         workers: 2,
         size: 3_000_000,
         unit: Unit::Ns("hop"),
-        deadline: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
         what: "a ring of 503 tasks passing a token 3,000,000 hops",
     },
     Shape {
@@ -120,7 +120,7 @@ const SHAPES: [Shape; 5] = [
         workers: 2,
         size: 1_000_000,
         unit: Unit::Ns("round trip"),
-        deadline: Duration::from_secs(60),
+        deadline: Duration::from_secs(120),
         what: "1,000,000 round trips over two rendezvous channels between two tasks",
     },
 ];
