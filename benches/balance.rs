@@ -24,16 +24,18 @@
 //! tenth of the size, prints `start`, does the measured run and prints
 //! `ns <nanoseconds>` (timed inside the child). The parent counts the child's threads
 //! (`/proc/<pid>/task`) every 2 ms during the measured run and keeps the peak: spare
-//! workers show there. A child
-//! that dies or overruns its deadline is reported as failed, and that contestant's
-//! further runs of that shape are skipped (may dies at about 32k live coroutines on
-//! this kernel's `vm.max_map_count`, so its fan-out fails).
+//! workers show there. A child that dies or overruns its deadline is reported as
+//! failed, and that contestant's further runs of that shape are skipped (may dies at
+//! about 32k live coroutines on this kernel's `vm.max_map_count`, so its fan-out
+//! fails).
 //!
 //! Runs go round-robin (run 1 of every contestant, then run 2, ...) so that load from
 //! elsewhere on the machine falls on all of them alike. Each shape prints min / median /
 //! max, the spread (max / min) and goro's medians over each peer's.
 //!
-//! `cargo bench -p goro-benches --bench balance` (about 10 minutes: 10 runs of each).
+//! `cargo bench -p goro-benches --bench balance` (about 10 minutes on a quiet machine:
+//! 10 runs of each; more under load, and a goro default-mode pingpong process that
+//! lands in its slow placement takes up to a minute).
 //! Arguments after `--`: shape names or prefixes (`fanout` is both fan-outs), `--runs N`,
 //! `--peers goro_default,go` (a comma-separated subset of the contestants), e.g.
 //! `cargo bench -p goro-benches --bench balance -- fanout --runs 5 --peers goro_default,go`.
