@@ -39,16 +39,17 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Samples, Server, bench_server, fmt_ns, ratio};
+use common::chan::{
+    goro_pingpong, goro_ring, lap, may_hops, may_pingpong, may_ring, pingpong, ring, tokio_hops,
+    tokio_pingpong, tokio_ring,
+};
+use common::{Samples, Server, bench_server, fmt_ns, may_spawn, ratio};
 use criterion::{SamplingMode, Throughput};
 
-/// Tasks in the ring (the benchmarks game's thread-ring size).
-const RING: usize = 503;
 /// Producers and consumers in mpmc.
 const PRODUCERS: u64 = 4;
 const CONSUMERS: u64 = 4;
@@ -215,81 +216,7 @@ fn main() {
     );
 }
 
-// ---- the shapes, written once for every contestant that blocks (not tokio) ----
-//
-// `$spawn` starts a task (goro::spawn, may_spawn, std::thread::spawn, ring_thread) and
-// `$chan(args)` makes a channel: the macros call it with the message type, so they
-// expand to the same code a contestant of their own would be.
-
-/// `iters` round trips (send + reply) between the calling task and a ponger; the time
-/// of the round trips.
-macro_rules! pingpong {
-    ($iters:expr, $spawn:expr, $($chan:ident)::+ ($($arg:expr),*)) => {{
-        let (ping_tx, ping_rx) = $($chan)::+::<u64>($($arg),*);
-        let (pong_tx, pong_rx) = $($chan)::+::<u64>($($arg),*);
-        let ponger = $spawn(move || {
-            for v in ping_rx.iter() {
-                pong_tx.send(v).expect("pong");
-            }
-        });
-        let start = Instant::now();
-        for i in 0..$iters {
-            ping_tx.send(i).expect("ping");
-            black_box(pong_rx.recv().expect("the reply"));
-        }
-        let elapsed = start.elapsed();
-        drop(ping_tx);
-        ponger.join().expect("the ponger");
-        elapsed
-    }};
-}
-
-/// The ring's entry and exit.
-struct Ring<S, R> {
-    head: S,
-    done: R,
-}
-
-/// Builds the ring: node `i` receives a count from its channel; 0 ends the lap, else it
-/// passes count - 1 to node i + 1 (node 502 to node 0).
-macro_rules! ring {
-    ($spawn:expr, $($chan:ident)::+ ($($arg:expr),*)) => {{
-        let (done_tx, done) = $($chan)::+::<()>($($arg),*);
-        let (head, first_rx) = $($chan)::+::<u64>($($arg),*);
-        let mut rx = Some(first_rx);
-        for i in 0..RING {
-            let my_rx = rx.take().expect("a node's receiver");
-            let next_tx = if i + 1 < RING {
-                let (tx, next_rx) = $($chan)::+::<u64>($($arg),*);
-                rx = Some(next_rx);
-                tx
-            } else {
-                head.clone()
-            };
-            let done_tx = done_tx.clone();
-            $spawn(move || {
-                for t in my_rx.iter() {
-                    if t == 0 {
-                        done_tx.send(()).expect("done");
-                    } else {
-                        next_tx.send(t - 1).expect("the next node");
-                    }
-                }
-            });
-        }
-        Ring { head, done }
-    }};
-}
-
-/// One lap of `iters` hops: inject the count at the head, wait for the end; its time.
-macro_rules! lap {
-    ($head:expr, $done:expr, $iters:expr) => {{
-        let start = Instant::now();
-        $head.send($iters).expect("the ring's head");
-        $done.recv().expect("the ring's done");
-        start.elapsed()
-    }};
-}
+// ---- mpmc, for every contestant that blocks (pingpong and ring: common/chan.rs) ----
 
 /// mpmc between coroutines (goro, may), from inside a root coroutine: `PRODUCERS` send
 /// `n` messages each, `CONSUMERS` sum what they receive.
@@ -363,9 +290,7 @@ fn child(role: &str) {
                     let mut ring = Some(may_ring());
                     common::serve(|iters, _| {
                         let r = ring.take().expect("the ring");
-                        let (elapsed, r) = may::go!(move || (lap!(r.head, r.done, iters), r))
-                            .join()
-                            .expect("the injecting coroutine");
+                        let (elapsed, r) = may_hops(r, iters);
                         ring = Some(r);
                         elapsed
                     });
@@ -445,29 +370,6 @@ fn check_mpmc(count: u64, sum: u64, per_producer: u64) {
 
 // ---- goro ----
 
-fn goro_pingpong(iters: u64, _: u64) -> Duration {
-    // Setup, not measured: the channels and spawning the two coroutines.
-    goro::go!(move || pingpong!(iters, goro::spawn, goro::chan::bounded(0)))
-        .join()
-        .expect("the pinger")
-}
-
-type GoroRing = Ring<goro::chan::Sender<u64>, goro::chan::Receiver<()>>;
-
-fn goro_ring() -> GoroRing {
-    ring!(goro::spawn, goro::chan::bounded(0))
-}
-
-impl GoroRing {
-    fn hops(&self, iters: u64) -> Duration {
-        let (head, done) = (self.head.clone(), self.done.clone());
-        // Setup, not measured: spawning and joining the injecting coroutine.
-        goro::go!(move || lap!(head, done, iters))
-            .join()
-            .expect("the injecting coroutine")
-    }
-}
-
 fn goro_mpmc(iters: u64, batch: u64) -> Duration {
     let n = iters * batch;
     goro::go!(move || coroutine_mpmc!(n, goro::spawn, goro::chan::bounded(MPMC_CAP)))
@@ -477,27 +379,6 @@ fn goro_mpmc(iters: u64, batch: u64) -> Duration {
 
 // ---- may ----
 
-/// `may::go!` as a function, for the macros above.
-fn may_spawn<F, T>(f: F) -> may::coroutine::JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    may::go!(f)
-}
-
-fn may_pingpong(iters: u64, _: u64) -> Duration {
-    may::go!(move || pingpong!(iters, may_spawn, may::sync::mpsc::channel()))
-        .join()
-        .expect("the pinger")
-}
-
-type MayRing = Ring<may::sync::mpsc::Sender<u64>, may::sync::mpsc::Receiver<()>>;
-
-fn may_ring() -> MayRing {
-    ring!(may_spawn, may::sync::mpsc::channel())
-}
-
 fn may_mpmc(iters: u64, batch: u64) -> Duration {
     let n = iters * batch;
     may::go!(move || coroutine_mpmc!(n, may_spawn, may::sync::mpmc::channel()))
@@ -506,72 +387,6 @@ fn may_mpmc(iters: u64, batch: u64) -> Duration {
 }
 
 // ---- tokio ----
-
-async fn tokio_pingpong(iters: u64) -> Duration {
-    use tokio::sync::mpsc;
-    tokio::spawn(async move {
-        let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
-        let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
-        let ponger = tokio::spawn(async move {
-            while let Some(v) = ping_rx.recv().await {
-                pong_tx.send(v).await.expect("pong");
-            }
-        });
-        let start = Instant::now();
-        for i in 0..iters {
-            ping_tx.send(i).await.expect("ping");
-            black_box(pong_rx.recv().await.expect("the reply"));
-        }
-        let elapsed = start.elapsed();
-        drop(ping_tx);
-        ponger.await.expect("the ponger");
-        elapsed
-    })
-    .await
-    .expect("the pinger")
-}
-
-type TokioRing = Ring<tokio::sync::mpsc::Sender<u64>, tokio::sync::mpsc::Receiver<()>>;
-
-/// Must run inside the runtime (spawns the nodes).
-fn tokio_ring() -> TokioRing {
-    use tokio::sync::mpsc;
-    let (done_tx, done) = mpsc::channel(1);
-    let (head, first_rx) = mpsc::channel::<u64>(1);
-    let mut rx = Some(first_rx);
-    for i in 0..RING {
-        let mut my_rx = rx.take().expect("a node's receiver");
-        let next_tx = if i + 1 < RING {
-            let (tx, next_rx) = mpsc::channel(1);
-            rx = Some(next_rx);
-            tx
-        } else {
-            head.clone()
-        };
-        let done_tx = done_tx.clone();
-        tokio::spawn(async move {
-            while let Some(t) = my_rx.recv().await {
-                if t == 0 {
-                    done_tx.send(()).await.expect("done");
-                } else {
-                    next_tx.send(t - 1).await.expect("the next node");
-                }
-            }
-        });
-    }
-    TokioRing { head, done }
-}
-
-async fn tokio_hops(mut r: TokioRing, iters: u64) -> (Duration, TokioRing) {
-    tokio::spawn(async move {
-        let start = Instant::now();
-        r.head.send(iters).await.expect("the ring's head");
-        r.done.recv().await.expect("the ring's done");
-        (start.elapsed(), r)
-    })
-    .await
-    .expect("the injecting task")
-}
 
 async fn tokio_mpmc(n: u64) -> Duration {
     tokio::spawn(async move {

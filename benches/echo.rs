@@ -1,10 +1,10 @@
 //! Comparison: a TCP echo over loopback, client and server in one process, 2 workers;
 //! messages per second, side by side with tokio, may, std threads and Go.
 //!
-//! Shape (issue 5, the same for every contestant): a server accepts 64 connections and
-//! echoes each on a task of its own; 64 client tasks each connect (TCP_NODELAY on both
-//! ends), then do 10,000 round trips of a 64-byte message (write it, read the echo
-//! back in full). One run is 640,000 round trips; msg/s = 640,000 / wall time of the
+//! Shape (issue 5, the same for every contestant, in common/echo.rs): a server accepts
+//! 64 connections and echoes each on a task of its own; 64 client tasks each connect
+//! (TCP_NODELAY on both ends), then do 10,000 round trips of a 64-byte message (write
+//! it, read the echo back in full). One run is 640,000 round trips; msg/s = 640,000 / wall time of the
 //! run, connecting included (a few milliseconds). Each contestant runs in a child
 //! process of its own (see common/mod.rs) and does one warm-up run, then
 //! [`RUNS`] measured runs; the table shows the median.
@@ -24,13 +24,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use common::echo::{CONNECTIONS, MESSAGE, ROUND_TRIPS, goro_echo, may_echo, std_echo, tokio_echo};
 
 const WORKERS: usize = 2;
-const CONNECTIONS: u64 = 64;
-const ROUND_TRIPS: u64 = 10_000;
-const MESSAGE: usize = 64;
 /// Measured runs per contestant (after one warm-up run).
 const RUNS: usize = 5;
 
@@ -142,127 +138,4 @@ fn child(peer: &str) {
         "std_threads" => common::serve(|iters, trips| std_echo(iters * trips)),
         other => panic!("unknown echo contestant {other}"),
     }
-}
-
-/// Checks a reply: the echo of `sent`.
-fn check(sent: &[u8; MESSAGE], got: &[u8; MESSAGE]) {
-    assert_eq!(sent, got, "the echo differs from the message");
-}
-
-fn message(conn: u64) -> [u8; MESSAGE] {
-    [conn as u8; MESSAGE]
-}
-
-/// The shape above with blocking-style sockets (goro::net, may::net, std::net share it).
-macro_rules! blocking_echo {
-    ($trips:expr, $spawn:expr, $net:path) => {{
-        use $net as net;
-        let trips: u64 = $trips;
-        let listener = net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("local_addr");
-        let start = Instant::now();
-        let server = $spawn(move || {
-            let mut echoers = Vec::new();
-            for _ in 0..CONNECTIONS {
-                let (mut conn, _) = listener.accept().expect("accept");
-                conn.set_nodelay(true).expect("nodelay");
-                echoers.push($spawn(move || {
-                    let mut buf = [0u8; MESSAGE];
-                    for _ in 0..trips {
-                        conn.read_exact(&mut buf).expect("server read");
-                        conn.write_all(&buf).expect("server write");
-                    }
-                }));
-            }
-            for e in echoers {
-                e.join().expect("an echoer");
-            }
-        });
-        let clients: Vec<_> = (0..CONNECTIONS)
-            .map(|c| {
-                $spawn(move || {
-                    let mut conn = net::TcpStream::connect(addr).expect("connect");
-                    conn.set_nodelay(true).expect("nodelay");
-                    let sent = message(c);
-                    let mut got = [0u8; MESSAGE];
-                    for _ in 0..trips {
-                        conn.write_all(&sent).expect("client write");
-                        conn.read_exact(&mut got).expect("client read");
-                    }
-                    check(&sent, &got);
-                })
-            })
-            .collect();
-        for c in clients {
-            c.join().expect("a client");
-        }
-        server.join().expect("the server");
-        start.elapsed()
-    }};
-}
-
-fn goro_echo(trips: u64) -> Duration {
-    blocking_echo!(trips, goro::spawn, goro::net)
-}
-
-fn may_spawn<F, T>(f: F) -> may::coroutine::JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    may::go!(f)
-}
-
-fn may_echo(trips: u64) -> Duration {
-    blocking_echo!(trips, may_spawn, may::net)
-}
-
-fn std_echo(trips: u64) -> Duration {
-    blocking_echo!(trips, std::thread::spawn, std::net)
-}
-
-async fn tokio_echo(trips: u64) -> Duration {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local_addr");
-    let start = Instant::now();
-    let server = tokio::spawn(async move {
-        let mut echoers = Vec::new();
-        for _ in 0..CONNECTIONS {
-            let (mut conn, _) = listener.accept().await.expect("accept");
-            conn.set_nodelay(true).expect("nodelay");
-            echoers.push(tokio::spawn(async move {
-                let mut buf = [0u8; MESSAGE];
-                for _ in 0..trips {
-                    conn.read_exact(&mut buf).await.expect("server read");
-                    conn.write_all(&buf).await.expect("server write");
-                }
-            }));
-        }
-        for e in echoers {
-            e.await.expect("an echoer");
-        }
-    });
-    let clients: Vec<_> = (0..CONNECTIONS)
-        .map(|c| {
-            tokio::spawn(async move {
-                let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                conn.set_nodelay(true).expect("nodelay");
-                let sent = message(c);
-                let mut got = [0u8; MESSAGE];
-                for _ in 0..trips {
-                    conn.write_all(&sent).await.expect("client write");
-                    conn.read_exact(&mut got).await.expect("client read");
-                }
-                check(&sent, &got);
-            })
-        })
-        .collect();
-    for c in clients {
-        c.await.expect("a client");
-    }
-    server.await.expect("the server");
-    start.elapsed()
 }

@@ -1,6 +1,8 @@
-//! Shared by the comparisons (spawn.rs, yield.rs, rss_parked.rs, chan.rs, mutex.rs):
-//! running each runtime in a child process of its own, finding and building the Go
-//! baseline, the criterion set-up and the tables of medians.
+//! Shared by the comparisons (spawn.rs, yield.rs, rss_parked.rs, chan.rs, mutex.rs,
+//! echo.rs, balance.rs): running each runtime in a child process of its own, finding and
+//! building the Go baseline, the criterion set-up and the tables of medians; the shapes
+//! more than one bench runs are in the submodules ([`chan`]: pingpong and ring,
+//! [`echo`]: the TCP echo).
 //!
 //! goro's runtime (like may's) is a process-global configured once, so goro's default
 //! mode and its `allow_migration` mode cannot share a process. Each contestant
@@ -30,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
+
+pub(crate) mod chan;
+pub(crate) mod echo;
 
 /// The environment variable that turns the bench binary into a child.
 pub(crate) const CHILD_ENV: &str = "GORO_BENCH_CHILD";
@@ -72,6 +77,15 @@ pub(crate) unsafe fn init_goro(peer: &str, workers: usize) {
         other => panic!("not a goro mode: {other}"),
     };
     builder.workers(workers).init().expect("configuring goro");
+}
+
+/// `may::go!` as a function, for the shapes that take a spawn function.
+pub(crate) fn may_spawn<F, T>(f: F) -> may::coroutine::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    may::go!(f)
 }
 
 /// Child side: answers `"<iters> <batch>"` requests with the nanoseconds `run` took,

@@ -1,5 +1,6 @@
 // Go baselines for goro's comparisons (benches/spawn.rs, yield.rs, rss_parked.rs,
-// chan.rs, mutex.rs). Same shapes as the Rust contestants:
+// chan.rs, mutex.rs, echo.rs, lateness.rs, balance.rs). Same shapes as the Rust
+// contestants:
 //
 //	serve spawn   answer "<iters> <batch>" lines on stdin with the nanoseconds taken by
 //	              iters batches of `batch` goroutines (go func(){ wg.Done() }()), spawned
@@ -20,6 +21,11 @@
 //	spawn N       one-shot: N goroutines spawned + waited for, once cold and 5 more times;
 //	              prints ns/goroutine.
 //	yield N       one-shot: N Gosched calls; prints ns/call.
+//	balance SHAPE N  one run of benches/balance.rs's shape (fanout: N goroutines spawned
+//	              and waited for, as spawn; echo: N round trips per connection; ring: N
+//	              hops; pingpong: N round trips): prints "ready <threads>" once the
+//	              ring is built, warms up at N/10, prints "start", runs N and prints
+//	              "ns <nanoseconds>".
 //	rss N         N goroutines each parked on a receive from one shared channel; prints
 //	              "parked=N rss_before=B rss_after=B release_ms=MS" (RSS from
 //	              /proc/self/statm), then closes the channel and waits for all.
@@ -299,13 +305,51 @@ func oneShot(what string, n int) {
 		what, n, runtime.GOMAXPROCS(0), runs[0], warm[len(warm)/2], runs)
 }
 
+// balance: one fresh-process run of benches/balance.rs's shape `what`, size n.
+func balance(what string, n int) {
+	var run func(n int) time.Duration
+	switch what {
+	case "fanout":
+		run = func(n int) time.Duration { return spawnBatches(1, n) }
+	case "echo":
+		run = echo
+	case "ring":
+		run = newRing().hops
+	case "pingpong":
+		run = pingpong
+	default:
+		panic("balance fanout|echo|ring|pingpong N")
+	}
+	threads, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("ready", len(threads))
+	warm := n / 10
+	if warm < 1 {
+		warm = 1
+	}
+	run(warm)
+	fmt.Println("start")
+	d := run(n)
+	fmt.Printf("ns %d\n", d.Nanoseconds())
+}
+
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex|echo|lateness | spawn N | yield N | rss N")
+		fmt.Fprintln(os.Stderr, "usage: main serve spawn|yield|pingpong|ring|mpmc|mutex|echo|lateness | spawn N | yield N | rss N | balance fanout|echo|ring|pingpong N")
 		os.Exit(2)
 	}
 	if os.Args[1] == "serve" {
 		serve(os.Args[2])
+		return
+	}
+	if os.Args[1] == "balance" && len(os.Args) == 4 {
+		n, err := strconv.Atoi(os.Args[3])
+		if err != nil {
+			panic(err)
+		}
+		balance(os.Args[2], n)
 		return
 	}
 	n, err := strconv.Atoi(os.Args[2])
