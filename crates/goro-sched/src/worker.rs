@@ -132,6 +132,14 @@ const MAX_SPARES: usize = 256;
 const IDLE_SPIN: Duration = Duration::from_micros(20);
 /// Rounds of stealing attempts before a spinning worker gives up.
 const STEAL_ROUNDS: usize = 4;
+/// How long a thief leaves a busy worker's `fresh` G alone (Go's `usleep(3)`).
+const FRESH_GRACE: Duration = Duration::from_micros(3);
+/// A worker starts placing unstarted Gs on another when its homed load is more than
+/// 1.5 times the other's plus this, and goes on until the two are even.
+const PLACE_SLACK: usize = 8;
+/// A worker whose tick stayed odd and unchanged while we went through this many rounds
+/// is held by one long resume: nothing is placed on it.
+const PLACE_STUCK_ROUNDS: u64 = 64;
 
 pub(crate) struct Runtime {
     pub(crate) config: Config,
@@ -156,6 +164,11 @@ struct Shared {
     inbox: Injector<Arc<Task>>,
     /// `Arc::into_raw` of the G to run next, or null.
     next: AtomicPtr<Task>,
+    /// `Arc::into_raw` of the G last spawned here, not started yet, or null: Go's
+    /// `runnext` for a new G (see "Where a coroutine starts").
+    fresh: AtomicPtr<Task>,
+    /// Unstarted Gs other workers placed here (in `inbox`), not started yet.
+    incoming: AtomicUsize,
     /// Set while the worker is (about to be) asleep; whoever clears it unparks it.
     sleeping: AtomicBool,
     /// Set while the worker owns the poller and may be blocked in `epoll_wait`: whoever
@@ -179,6 +192,11 @@ struct Shared {
     resumed: AtomicPtr<Task>,
     /// Successful steals by this worker, for stats. Owner-only stores.
     steals: AtomicU64,
+    /// Unstarted Gs this worker placed on another, for stats. Owner-only stores.
+    placed: AtomicU64,
+    /// Gs taken from `inbox` (woken by another thread, or placed here), for stats.
+    /// Owner-only stores.
+    handed_in: AtomicU64,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
     registry: Registry,
 }
@@ -197,6 +215,11 @@ struct Local {
     /// The task being resumed (`Arc::as_ptr`), or null.
     current: Cell<*const Task>,
     last_trim: Cell<Option<Instant>>,
+    /// The worker this one is placing unstarted Gs on, until their loads are even.
+    placing: Cell<Option<usize>>,
+    /// The worker last considered for placement, its tick, and our `round` when we
+    /// first saw that tick (to tell a worker held by one long resume).
+    seen: Cell<(usize, u64, u64)>,
 }
 
 thread_local! {
@@ -289,11 +312,12 @@ pub(crate) fn current_worker() -> Option<usize> {
     with_local(|local| local.index)
 }
 
-/// Queues a new task: on this worker's deque (beside its spawner) or the injector.
+/// Queues a new task: in this worker's `fresh` slot (beside its spawner; the one there
+/// before moves to the deque) or the injector.
 pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
     let mut task = Some(task);
     with_local(|local| {
-        local.deque.push(task.take().expect("not yet queued"));
+        local.push_fresh(task.take().expect("not yet queued"));
         let shared = local.shared();
         shared.spawned.store(
             shared.spawned.load(Ordering::Relaxed) + 1,
@@ -379,6 +403,8 @@ impl Runtime {
                 stealer: deque.stealer(),
                 inbox: Injector::new(),
                 next: AtomicPtr::new(ptr::null_mut()),
+                fresh: AtomicPtr::new(ptr::null_mut()),
+                incoming: AtomicUsize::new(0),
                 sleeping: AtomicBool::new(false),
                 polling: AtomicBool::new(false),
                 thread: Mutex::new(None),
@@ -391,6 +417,8 @@ impl Runtime {
                 running: AtomicBool::new(false),
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
+                placed: AtomicU64::new(0),
+                handed_in: AtomicU64::new(0),
                 registry: Registry::new(),
             }));
             deques.push(Some(deque));
@@ -533,7 +561,10 @@ impl Runtime {
         if !self.injector.is_empty() {
             return true;
         }
-        (0..self.active()).any(|i| !self.workers[i].stealer.is_empty())
+        (0..self.active()).any(|i| {
+            let shared = &self.workers[i];
+            !shared.stealer.is_empty() || !shared.fresh.load(Ordering::SeqCst).is_null()
+        })
     }
 
     /// The monitor found worker `index` stuck in one coroutine: move what others may
@@ -546,6 +577,11 @@ impl Runtime {
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
+        }
+        let fresh = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !fresh.is_null() {
+            // SAFETY: `fresh` holds an `Arc::into_raw` pointer; we took it out.
+            self.injector.push(unsafe { Arc::from_raw(fresh) });
         }
         if self.config.allow_migration {
             let next = shared.next.swap(ptr::null_mut(), Ordering::AcqRel);
@@ -655,12 +691,15 @@ impl Runtime {
                 queued: shared.stealer.len()
                     + shared.inbox.len()
                     + shared.home_len.load(Ordering::Relaxed)
-                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null()),
+                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null())
+                    + usize::from(!shared.fresh.load(Ordering::Relaxed).is_null()),
                 homed: shared.homed.load(Ordering::Relaxed),
                 spawned: shared.spawned.load(Ordering::Relaxed),
                 finished: shared.finished.load(Ordering::Relaxed),
                 resumes: shared.tick.load(Ordering::Relaxed) / 2,
                 steals: shared.steals.load(Ordering::Relaxed),
+                placed: shared.placed.load(Ordering::Relaxed),
+                handed_in: shared.handed_in.load(Ordering::Relaxed),
                 timers: shared.timers.len(),
             };
             spawned += w.spawned;
@@ -759,19 +798,7 @@ impl Drop for EnterLocal<'_> {
 fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
     let shared = &rt.workers[index];
     *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
-    let local = Local {
-        index,
-        rt,
-        deque,
-        home: RefCell::new(VecDeque::new()),
-        yielded: RefCell::new(VecDeque::new()),
-        round: Cell::new(0),
-        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
-        spinning: Cell::new(false),
-        streak: Cell::new(0),
-        current: Cell::new(ptr::null()),
-        last_trim: Cell::new(None),
-    };
+    let local = Local::new(rt, index, deque);
     let entered = EnterLocal::new(&local);
     while let Some(task) = local.find_runnable() {
         local.run(task);
@@ -785,6 +812,24 @@ fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
 }
 
 impl Local {
+    fn new(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) -> Local {
+        Local {
+            index,
+            rt,
+            deque,
+            home: RefCell::new(VecDeque::new()),
+            yielded: RefCell::new(VecDeque::new()),
+            round: Cell::new(0),
+            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
+            spinning: Cell::new(false),
+            streak: Cell::new(0),
+            current: Cell::new(ptr::null()),
+            last_trim: Cell::new(None),
+            placing: Cell::new(None),
+            seen: Cell::new((usize::MAX, 0, 0)),
+        }
+    }
+
     fn shared(&self) -> &Shared {
         &self.rt.workers[self.index]
     }
@@ -792,9 +837,20 @@ impl Local {
     /// Resumes one task until it yields, parks or finishes.
     fn run(&self, task: Arc<Task>) {
         let shared = self.shared();
+        if task.home() == task::NO_HOME && task.pinned {
+            // Not started, and not placed yet: its home is still open.
+            if let Some(to) = self.place() {
+                self.hand_over(to, task);
+                return;
+            }
+        }
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
+            if task.home() == self.index {
+                // Placed here by another worker (`hand_over`).
+                shared.incoming.fetch_sub(1, Ordering::Relaxed);
+            }
             match self.build(body, task.pinned, task.info.name.clone()) {
                 Ok(()) => {
                     task.set_home(self.index);
@@ -863,6 +919,79 @@ impl Local {
             }
             Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
         }
+    }
+
+    /// Where a G about to start here should start instead, if this worker is loaded
+    /// much more than another (see "Where a coroutine starts"). Not on spare workers
+    /// (they retire) nor with one worker.
+    fn place(&self) -> Option<usize> {
+        let rt = self.rt;
+        let workers = rt.config.workers;
+        if workers < 2 || self.index >= workers {
+            return None;
+        }
+        let load = |i: usize| {
+            let shared = &rt.workers[i];
+            shared.homed.load(Ordering::Relaxed) + shared.incoming.load(Ordering::Relaxed)
+        };
+        let placing = self.placing.get();
+        let to = placing.unwrap_or_else(|| {
+            // One other worker at random; with more than two, the less loaded of two.
+            let other = |r: u64| {
+                let i = (r % (workers as u64 - 1)) as usize;
+                if i >= self.index { i + 1 } else { i }
+            };
+            let a = other(self.random());
+            if workers == 2 {
+                return a;
+            }
+            let b = other(self.random());
+            if load(b) < load(a) { b } else { a }
+        });
+        let (mine, theirs) = (load(self.index), load(to));
+        let uneven = match placing {
+            Some(_) => mine > theirs,
+            None => 2 * mine > 3 * theirs + 2 * PLACE_SLACK,
+        };
+        if !uneven || self.starting(to) || self.held(to) {
+            self.placing.set(None);
+            return None;
+        }
+        self.placing.set(Some(to));
+        Some(to)
+    }
+
+    /// Whether worker `index` has unstarted Gs of its own queued: it is starting a
+    /// burst of them, which thieves split in contiguous halves. Placing on it too would
+    /// interleave the two halves.
+    fn starting(&self, index: usize) -> bool {
+        let shared = &self.rt.workers[index];
+        !shared.stealer.is_empty() || !shared.fresh.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Whether worker `index` has been in one resume while this worker went through
+    /// `PLACE_STUCK_ROUNDS` rounds: then it may be held by a long coroutine (the
+    /// monitor's business), and a G placed there would wait for it.
+    fn held(&self, index: usize) -> bool {
+        let tick = self.rt.workers[index].tick.load(Ordering::Relaxed);
+        let round = self.round.get();
+        let (seen_index, seen_tick, seen_round) = self.seen.get();
+        if (index, tick) != (seen_index, seen_tick) {
+            self.seen.set((index, tick, round));
+            return false;
+        }
+        tick % 2 == 1 && round.wrapping_sub(seen_round) >= PLACE_STUCK_ROUNDS
+    }
+
+    /// Gives an unstarted G to worker `to` to start there: its home from now on, even if
+    /// the loads have changed by the time it runs.
+    fn hand_over(&self, to: usize, task: Arc<Task>) {
+        let rt = self.rt;
+        task.set_home(to);
+        rt.workers[to].incoming.fetch_add(1, Ordering::Relaxed);
+        let placed = &self.shared().placed;
+        placed.store(placed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        rt.send_home(to, task);
     }
 
     /// Turns a pending body into a coroutine, taking its stack from this worker's pool
@@ -959,6 +1088,29 @@ impl Local {
         (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
     }
 
+    /// `task`, just spawned here, runs soon here; the one spawned before it moves to
+    /// the deque, where any worker may steal it.
+    fn push_fresh(&self, task: Arc<Task>) {
+        let old = self
+            .shared()
+            .fresh
+            .swap(Arc::into_raw(task).cast_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `fresh` only ever holds `Arc::into_raw` pointers; we took this out.
+            self.deque.push(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    fn take_fresh(&self) -> Option<Arc<Task>> {
+        let shared = self.shared();
+        if shared.fresh.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let ptr = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `push_fresh`.
+        (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
+    }
+
     fn drain_inbox(&self) {
         let inbox = &self.shared().inbox;
         if inbox.is_empty() {
@@ -966,7 +1118,11 @@ impl Local {
         }
         loop {
             match inbox.steal() {
-                Steal::Success(task) => self.push_home(task),
+                Steal::Success(task) => {
+                    let handed_in = &self.shared().handed_in;
+                    handed_in.store(handed_in.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    self.push_home(task);
+                }
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
@@ -1038,6 +1194,15 @@ impl Local {
                     return Some(task);
                 }
                 self.push_runnable(task);
+            } else if let Some(task) = self.take_fresh() {
+                // A spawn is a hand-off like a wakeup: it shares `next`'s streak, so a
+                // chain of coroutines that each spawn the next cannot starve `home`.
+                let streak = self.streak.get() + 1;
+                if streak <= NEXT_STREAK {
+                    self.streak.set(streak);
+                    return Some(task);
+                }
+                self.deque.push(task);
             }
             self.streak.set(0);
             if let Some(task) = self.pop_home() {
@@ -1097,23 +1262,27 @@ impl Local {
             self.spinning.set(true);
             rt.nspinning.fetch_add(1, Ordering::SeqCst);
         }
-        for _ in 0..STEAL_ROUNDS {
+        for round in 0..STEAL_ROUNDS {
             let start = self.random() as usize;
             for i in 0..active {
                 let victim = (start + i) % active;
                 if victim == self.index {
                     continue;
                 }
-                loop {
+                let stolen = loop {
                     match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
-                        Steal::Success(task) => {
-                            let steals = &self.shared().steals;
-                            steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                            return Some(task);
-                        }
+                        Steal::Success(task) => break Some(task),
                         Steal::Retry => continue,
-                        Steal::Empty => break,
+                        Steal::Empty if round + 1 == STEAL_ROUNDS => {
+                            break self.steal_fresh(&rt.workers[victim]);
+                        }
+                        Steal::Empty => break None,
                     }
+                };
+                if let Some(task) = stolen {
+                    let steals = &self.shared().steals;
+                    steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    return Some(task);
                 }
             }
             if let Some(task) = self.steal_global() {
@@ -1127,6 +1296,28 @@ impl Local {
             std::hint::spin_loop();
         }
         None
+    }
+
+    /// Takes `victim`'s `fresh` G, if it has one. If the victim is running a coroutine,
+    /// first gives it `FRESH_GRACE` to get to the G itself: its spawner has often just
+    /// spawned it to talk to it, and is about to park (Go's `runqgrab` sleeps 3 us
+    /// before it takes `runnext`, for the same reason).
+    fn steal_fresh(&self, victim: &Shared) -> Option<Arc<Task>> {
+        if victim.fresh.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        if victim.tick.load(Ordering::Relaxed) % 2 == 1 {
+            let until = Instant::now() + FRESH_GRACE;
+            while Instant::now() < until {
+                if victim.fresh.load(Ordering::Relaxed).is_null() {
+                    return None;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let ptr = victim.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: `fresh` only ever holds `Arc::into_raw` pointers; we took this one out.
+        (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
     }
 
     fn stop_spinning(&self) {
@@ -1146,6 +1337,7 @@ impl Local {
         let shared = self.shared();
         !shared.inbox.is_empty()
             || !shared.next.load(Ordering::SeqCst).is_null()
+            || !shared.fresh.load(Ordering::SeqCst).is_null()
             || !self.deque.is_empty()
     }
 
@@ -1348,5 +1540,51 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    fn unstarted_task() -> Arc<Task> {
+        let pending = task::Pending {
+            f: Box::new(|| Box::new(()) as task::Output),
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            stack: None,
+        };
+        Task::new(pending, true, None, std::panic::Location::caller())
+    }
+
+    /// A thief takes a running worker's `fresh` coroutine only after `FRESH_GRACE` (its
+    /// spawner may be about to wait for it), and an idle worker's at once.
+    #[test]
+    fn a_thief_gives_a_running_workers_fresh_coroutine_a_grace() {
+        let config = Config {
+            workers: 2,
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            allow_migration: false,
+        };
+        // A runtime of its own, never started: this thread plays worker 1.
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config).unwrap()));
+        let deque = rt.deques.lock().unwrap()[1].take().unwrap();
+        let thief = Local::new(rt, 1, deque);
+        let victim = &rt.workers[0];
+        let fresh = |task: Arc<Task>| {
+            victim
+                .fresh
+                .store(Arc::into_raw(task).cast_mut(), Ordering::Release);
+        };
+
+        fresh(unstarted_task());
+        victim.tick.store(1, Ordering::Relaxed); // resuming a coroutine
+        let start = Instant::now();
+        assert!(thief.steal_fresh(victim).is_some());
+        assert!(
+            start.elapsed() >= FRESH_GRACE,
+            "taken before the grace ran out"
+        );
+        assert!(victim.fresh.load(Ordering::Relaxed).is_null());
+
+        // Between coroutines it takes it without waiting (no time bound asserted).
+        fresh(unstarted_task());
+        victim.tick.store(2, Ordering::Relaxed);
+        assert!(thief.steal_fresh(victim).is_some());
+        assert!(thief.steal_fresh(victim).is_none());
     }
 }
