@@ -962,8 +962,8 @@ impl Local {
     }
 
     /// Whether worker `index` has unstarted Gs of its own queued: it is starting a
-    /// burst of them, which thieves split in contiguous halves. Placing on it too would
-    /// interleave the two halves.
+    /// burst of them, which thieves split in contiguous pieces, and placing on it too
+    /// would interleave the pieces.
     fn starting(&self, index: usize) -> bool {
         let shared = &self.rt.workers[index];
         !shared.stealer.is_empty() || !shared.fresh.load(Ordering::Relaxed).is_null()
