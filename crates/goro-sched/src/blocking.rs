@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::context;
 use crate::loom::{Condvar, Mutex};
 use crate::park::{self, Unparker};
-use crate::worker;
 
 const MAX_THREADS: usize = 512;
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ impl BlockingPool {
 
     /// Queues `job`, waking an idle thread for it or starting one. Gives the job back
     /// if no thread exists or can be started to run it.
-    fn submit(&'static self, job: Job) -> Result<(), Job> {
+    pub(crate) fn submit(&'static self, job: Job) -> Result<(), Job> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.queue.push_back(job);
         // An idle thread leaves `idle` only once it has the lock back, so count queued
@@ -139,10 +139,11 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    if worker::with_current_task(|_| ()).is_none() {
+    if context::with_current_task(|_| ()).is_none() {
         return f();
     }
-    let rt = worker::started_runtime().expect("a coroutine is running, so the runtime started");
+    let rt =
+        crate::runtime::started_runtime().expect("a coroutine is running, so the runtime started");
     let done = Arc::new(Done {
         result: Mutex::new(None),
         finished: Condvar::new(),

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use crate::park::{Wait, WaitReason};
+use crate::runtime::{self, Runtime};
 use crate::task::Seen;
-use crate::worker::{self, Runtime};
 
 /// The monitor's clock: nanoseconds since the runtime's epoch, at its last round.
 static COARSE_NOW: AtomicU64 = AtomicU64::new(0);
@@ -147,7 +147,7 @@ pub struct Dump {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn dump() -> Dump {
-    match worker::started_runtime() {
+    match runtime::started_runtime() {
         Some(rt) => take(rt),
         None => Dump::default(),
     }

@@ -49,9 +49,9 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
+use crate::context;
 use crate::loom::{AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::poll::{self, Record, Wake};
-use crate::worker;
 
 /// A direction to wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -570,7 +570,7 @@ pub fn registered() -> usize {
 }
 
 fn in_coroutine() -> bool {
-    worker::with_current_task(|_| ()).is_some()
+    context::with_current_task(|_| ()).is_some()
 }
 
 fn deregistered() -> io::Error {

@@ -6,7 +6,7 @@
 //!
 //! Runnable Gs wait in per-worker queues; idle workers steal unstarted Gs from each
 //! other and park when there is nothing to do, without ever missing a wakeup (the
-//! protocol is written out at the top of worker.rs). A G that blocks *parks*: it
+//! protocol is written out at the top of idle.rs). A G that blocks *parks*: it
 //! suspends, and whoever makes it ready later (a channel, a lock, a timer) *unparks* it
 //! with its [`Unparker`], from any thread. Once started, a G stays on its worker's
 //! thread (its home) unless the runtime was configured with
@@ -34,12 +34,16 @@
 
 mod blocking;
 mod config;
+mod context;
 mod dump;
+mod hold;
+mod idle;
 pub mod io;
 mod loom;
 mod park;
 mod poll;
 mod registry;
+mod runtime;
 mod sysmon;
 mod task;
 mod timer;
@@ -94,7 +98,7 @@ pub(crate) fn drop_result(result: thread::Result<task::Output>) {
     }
     let unit = matches!(&result, Ok(value) if value.is::<()>());
     let caught = Caught(Some(result));
-    if !unit && worker::current_worker().is_some() && !in_coroutine() {
+    if !unit && context::current_worker().is_some() && !in_coroutine() {
         let _detached = spawn(SpawnOptions::default(), move || drop(caught));
     }
 }
@@ -139,7 +143,7 @@ pub(crate) fn report_panic(during: &str, payload: Box<dyn std::any::Any + Send>)
 ///
 /// A [`ConfigError`] if the configuration is invalid or the runtime already runs.
 pub fn init(config: Config) -> Result<(), ConfigError> {
-    worker::init(config)
+    runtime::init(config)
 }
 
 /// The running runtime's configuration, starting the runtime if needed.
@@ -156,7 +160,7 @@ pub fn init(config: Config) -> Result<(), ConfigError> {
 ///
 /// A [`ConfigError`] if the environment's configuration is invalid.
 pub fn config() -> Result<Config, ConfigError> {
-    worker::runtime().map(|rt| rt.config.clone())
+    runtime::runtime().map(|rt| rt.config.clone())
 }
 
 /// How to spawn one coroutine.
@@ -198,7 +202,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let rt = worker::runtime()?;
+    let rt = runtime::runtime()?;
     let stack_size = options.stack_size.unwrap_or(rt.config.stack_size);
     // The stack is taken when the coroutine first runs (see task.rs), except where
     // stacks cost kernel mappings: there it is taken now (but not touched), so that
@@ -223,7 +227,7 @@ where
         options.name,
         std::panic::Location::caller(),
     );
-    worker::submit(rt, task.clone());
+    context::submit(rt, task.clone());
     Ok(JoinHandle {
         task,
         marker: PhantomData,
@@ -410,8 +414,8 @@ impl Timer {
 ///
 /// If the runtime's configuration (environment) is invalid.
 pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
-    let rt = worker::runtime().unwrap_or_else(|e| panic!("goro: cannot start the runtime: {e}"));
-    Timer(worker::add_callback(rt, deadline, Box::new(f)))
+    let rt = runtime::runtime().unwrap_or_else(|e| panic!("goro: cannot start the runtime: {e}"));
+    Timer(context::add_callback(rt, deadline, Box::new(f)))
 }
 
 /// Runs `f` with the calling coroutine's local slot, or returns `None` on a plain
@@ -435,7 +439,7 @@ pub fn call_at(deadline: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn with_local_slot<R>(f: impl FnOnce(&AtomicPtr<()>) -> R) -> Option<R> {
-    worker::with_current_task(|task| f(&task.local))
+    context::with_current_task(|task| f(&task.local))
 }
 
 /// Whether the caller runs inside a coroutine of this scheduler (one thread-local read):
@@ -451,7 +455,7 @@ pub fn with_local_slot<R>(f: impl FnOnce(&AtomicPtr<()>) -> R) -> Option<R> {
 /// ```
 #[inline]
 pub fn in_coroutine() -> bool {
-    worker::with_current_task(|_| ()).is_some()
+    context::with_current_task(|_| ()).is_some()
 }
 
 /// Index of the worker the caller runs on, or `None` on a plain thread.
@@ -465,7 +469,7 @@ pub fn in_coroutine() -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn current_worker() -> Option<usize> {
-    worker::current_worker()
+    context::current_worker()
 }
 
 /// A snapshot of the runtime. Counts are read without stopping anything, so they are
@@ -541,7 +545,7 @@ pub struct WorkerStats {
 /// println!("{} live, {} parked, {} workers", s.live, s.parked, s.workers);
 /// ```
 pub fn stats() -> Stats {
-    worker::started_runtime()
+    runtime::started_runtime()
         .map(|rt| rt.stats())
         .unwrap_or_default()
 }

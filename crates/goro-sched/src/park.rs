@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use crate::task::Task;
-use crate::worker;
+use crate::context;
+use crate::task::{Task, TransitionToRunnable};
 
 /// A handle that wakes one parked coroutine or thread. Cheap to clone; `unpark` may be
 /// called from any thread, any number of times.
@@ -54,8 +54,8 @@ impl Unparker {
     pub fn unpark(&self) {
         match &self.0 {
             Inner::Task(task) => {
-                if task.unpark() {
-                    worker::schedule(task.clone());
+                if let TransitionToRunnable::Enqueue = task.unpark() {
+                    context::schedule(task.clone());
                 }
             }
             Inner::Thread(thread) => thread.unpark(),
@@ -75,8 +75,8 @@ impl Unparker {
     pub fn unpark_owned(self) {
         match self.0 {
             Inner::Task(task) => {
-                if task.unpark() {
-                    worker::schedule(task);
+                if let TransitionToRunnable::Enqueue = task.unpark() {
+                    context::schedule(task);
                 }
             }
             Inner::Thread(thread) => thread.unpark(),
@@ -123,7 +123,7 @@ impl fmt::Debug for Unparker {
 /// goro_sched::park(); // returns once unparked (or spuriously)
 /// ```
 pub fn current_unparker() -> Unparker {
-    match worker::current_task() {
+    match context::current_task() {
         Some(task) => Unparker::task(task),
         None => Unparker(Inner::Thread(thread::current())),
     }
@@ -175,7 +175,7 @@ pub fn park() {
 /// goro_sched::park_on(Wait::new(WaitReason::Park)); // returns at once: a permit
 /// ```
 pub fn park_on(wait: Wait) {
-    match worker::with_current_task(|task| {
+    match context::with_current_task(|task| {
         let permit = task.take_permit();
         if !permit {
             task.record_wait(wait);
@@ -220,14 +220,14 @@ pub fn park_until(deadline: Instant) {
 /// goro_sched::park_until_on(Instant::now() + Duration::from_millis(1), Wait::new(WaitReason::Sleep));
 /// ```
 pub fn park_until_on(deadline: Instant, wait: Wait) {
-    if worker::with_current_task(|_| ()).is_none() {
+    if context::with_current_task(|_| ()).is_none() {
         let now = Instant::now();
         if deadline > now {
             thread::park_timeout(deadline - now);
         }
         return;
     }
-    let timer = worker::add_timer(deadline, current_unparker());
+    let timer = context::add_timer(deadline, current_unparker());
     park_on(wait);
     timer.cancel();
 }

@@ -60,23 +60,9 @@
 //!
 //! # Who polls
 //!
-//! 1. An idle worker (worker.rs, `park_worker` step 4) whose nearest timer is at least a
-//!    millisecond away tries to become the owner (CAS on `owned`). The owner sets its
-//!    `polling` flag, rechecks its `sleeping` flag, and blocks in `epoll_wait` with that
-//!    timer as the timeout. Other idle workers sleep in `thread::park` as before.
-//! 2. Whoever wakes a sleeping worker (clears its `sleeping`, SeqCst) and then finds its
-//!    `polling` flag set writes the eventfd instead of unparking the thread. The owner's
-//!    "set `polling`, recheck `sleeping`" and the waker's "clear `sleeping`, check
-//!    `polling`" are both sequentially consistent, so either the owner does not block, or
-//!    the waker writes the eventfd. The eventfd is registered level-triggered and only an
-//!    owner reads it, so a busy worker's non-blocking poll cannot swallow a wakeup meant
-//!    for a blocked owner.
-//! 3. Busy workers poll without blocking every `POLL_CHECK` scheduling rounds, and when
-//!    they run out of work before stealing, if nobody owns the poller. The monitor thread
-//!    polls if nobody has for 10 ms (a worker stuck in a long computation, the others
-//!    asleep). So I/O is never starved by busy workers.
-//! 4. Polling only unparks: a woken coroutine goes onto a run queue (its home worker's, by
-//!    the usual `schedule` path), never runs on the polling thread's stack.
+//! Idle workers, one at a time, in `epoll_wait`; busy workers and the monitor without
+//! blocking. The protocol (ownership, the `polling` flag against `sleeping`, the eventfd)
+//! is written once, in idle.rs ("The poller in the idle path").
 //!
 //! Nobody blocks in `epoll_wait` while no descriptor is registered, so a program that
 //! does no I/O never creates the epoll instance.

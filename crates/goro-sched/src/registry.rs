@@ -1,6 +1,6 @@
 //! A worker's registry of its started, unfinished coroutines, for dumps (dump.rs).
 //!
-//! A task enters its home worker's registry when it first runs (`Local::run`) and
+//! A task enters its home worker's registry when it first runs (`Processor::run`) and
 //! leaves it when it finishes, or when its last reference is dropped without finishing
 //! (`Task::drop`), so a pointer found in it under its lock is a live task. The registry
 //! is a slab: slots do not move, so a dump can walk it a chunk at a time, releasing the

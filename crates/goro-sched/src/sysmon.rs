@@ -22,6 +22,8 @@
 //!    coroutines, so nobody else delivers I/O (Go's sysmon does the same). The coroutines
 //!    it wakes go to their home workers' queues.
 //! 5. Every 100 ms, trims the stack pool's shared free list.
+//! 6. Names a coroutine that holds its worker for longer than `GORO_HOLD_WARN_MS`
+//!    (100 ms): one warning per hold through the `log` crate (hold.rs).
 //!
 //! It sleeps 1 ms between rounds while any coroutine runs, backing off to 10 ms when
 //! the runtime is idle.
@@ -29,7 +31,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::worker::Runtime;
+use crate::runtime::Runtime;
 
 const STUCK: Duration = Duration::from_millis(10);
 const LATE: u64 = 2_000_000; // ns
@@ -51,6 +53,7 @@ struct Seen {
 
 fn run(rt: &'static Runtime) {
     let mut deadlock = crate::dump::Deadlock::new();
+    let mut holds = crate::hold::Holds::new();
     let schedtrace = crate::dump::schedtrace_period();
     let mut last_trace = Instant::now();
     let mut seen: Vec<Seen> = Vec::new();
@@ -88,6 +91,7 @@ fn run(rt: &'static Runtime) {
                 seen.last_rescue = Some(now);
                 rt.rescue(index);
             }
+            holds.check(rt, index, seen.tick, seen.since, now);
             let timers = rt.timers(index);
             if timers.next().saturating_add(LATE) <= now_ns {
                 timers.fire_due(now_ns);

@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::thread;
 
-use goro_context::Coroutine;
+use goro_context::{Coroutine, Reason, ResumeError, Resumed};
 
 use std::panic::Location;
 
@@ -129,6 +129,95 @@ pub(crate) enum Body {
     Pending(Pending),
     Running(Coroutine<Output>),
     Finished,
+}
+
+impl Body {
+    /// Turns a pending body into a coroutine, taking its stack from the running
+    /// worker's pool
+    /// unless spawn already took one. On failure the error becomes the task's result,
+    /// as a `String` payload.
+    pub(crate) fn build(&mut self, pinned: bool, name: Option<Arc<str>>) -> Result<(), String> {
+        let Body::Pending(pending) = std::mem::replace(self, Body::Finished) else {
+            unreachable!("build is called on pending bodies");
+        };
+        let Pending {
+            f,
+            stack_size,
+            stack,
+        } = pending;
+        let stack = match stack.map_or_else(|| goro_stack::Stack::new(stack_size), Ok) {
+            Ok(stack) => stack,
+            Err(err) => {
+                let msg = format!(
+                    "goro: coroutine '{}' could not start: {err}",
+                    name.as_deref().unwrap_or("<unnamed>")
+                );
+                // To the real stderr, as `report_panic` writes (lib.rs says why).
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("{msg}\n").as_bytes(),
+                );
+                crate::drop_caught(f, "a coroutine that never ran");
+                return Err(msg);
+            }
+        };
+        let mut coroutine = Coroutine::with_stack(stack, name, f);
+        if !pinned {
+            // SAFETY: only tasks of a runtime that the user opted into migration
+            // (through the `unsafe` `Config::allow_migration`, whose contract is this
+            // one) are unpinned; see `spawn`.
+            unsafe { coroutine.allow_migration() };
+        }
+        *self = Body::Running(coroutine);
+        Ok(())
+    }
+}
+
+/// What [`Task::parked`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransitionToParked {
+    /// RUNNING -> PARKED: whoever unparks it enqueues it.
+    Parked,
+    /// A permit arrived while it suspended: consumed, the task stays RUNNING, and the
+    /// caller enqueues it (its `park` returns when it next runs).
+    Notified,
+}
+
+/// What [`Task::unpark`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransitionToRunnable {
+    /// PARKED -> RUNNING: the caller enqueues the task.
+    Enqueue,
+    /// It was RUNNING: a permit is left (or the pending one re-published) for its next
+    /// `park`.
+    Permit,
+    /// It has finished: nothing to wake.
+    Done,
+}
+
+/// How one resume of a task's coroutine ended: what the worker that resumed it does
+/// next.
+pub(crate) enum Outcome {
+    /// It called `yield_now`: still RUNNING, to be queued behind the others.
+    Yielded,
+    /// It suspended to park: [`Task::parked`] finishes the transition.
+    Parking,
+    /// It returned or panicked: [`Task::finish`] takes the result.
+    Finished(thread::Result<Output>),
+    /// It is pinned to another worker (it was queued away from home): send it there.
+    NotHome,
+}
+
+/// Resumes a task's coroutine until it yields, parks or finishes.
+#[inline]
+pub(crate) fn resume(coroutine: &mut Coroutine<Output>) -> Outcome {
+    match coroutine.resume() {
+        Ok(Resumed::Suspended(Reason::Yield)) => Outcome::Yielded,
+        Ok(Resumed::Suspended(Reason::Park)) => Outcome::Parking,
+        Ok(Resumed::Finished(result)) => Outcome::Finished(result),
+        Err(ResumeError::NotHome) => Outcome::NotHome,
+        Err(ResumeError::Finished) => unreachable!("a finished task is never queued"),
+    }
 }
 
 /// A task that has not run yet: what it takes to build its coroutine.
@@ -269,10 +358,9 @@ impl Task {
         unsafe { &mut *self.body.get() }
     }
 
-    /// After the coroutine suspended with `Reason::Park`. Returns true if a permit
-    /// arrived meanwhile, in which case the task stays RUNNING (the permit consumed)
-    /// and must be enqueued by the caller (its `park` returns when it next runs).
-    pub(crate) fn parked(&self) -> bool {
+    /// After the coroutine suspended with `Reason::Park`: RUNNING -> PARKED, unless a
+    /// permit arrived meanwhile (see [`TransitionToParked`]).
+    pub(crate) fn parked(&self) -> TransitionToParked {
         // Release: what the task wrote before it parked is visible to whoever wakes
         // it. Acquire on failure and in the fetch_and: pairs with the Release of every
         // `unpark` that left the permit (step 2 of the module docs).
@@ -280,13 +368,13 @@ impl Task {
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => false,
+            Ok(_) => TransitionToParked::Parked,
             Err(_) => {
                 // RUNNING | NOTIFIED: the only other state a running task can be in.
                 // Consumed with a read-modify-write, never a plain store: a waker may
                 // re-publish the permit in between (step 1), and must be seen.
                 self.state.fetch_and(!NOTIFIED, Ordering::Acquire);
-                true
+                TransitionToParked::Notified
             }
         }
     }
@@ -300,29 +388,29 @@ impl Task {
             && self.state.fetch_and(!NOTIFIED, Ordering::Acquire) & NOTIFIED != 0
     }
 
-    /// Makes a parked task runnable, or leaves a permit for a runnable one. Returns true
-    /// if the caller must enqueue the task (it went PARKED -> RUNNING).
+    /// Makes a parked task runnable, or leaves a permit for a runnable one (see
+    /// [`TransitionToRunnable`]).
     ///
     /// Always a read-modify-write (step 1 of the module docs), starting from a guess of
     /// PARKED, the usual state of a task being woken: one compare-exchange then does
     /// the whole wake. AcqRel: what the task's worker wrote before `parked` (its body)
     /// is visible to whoever enqueues and then runs it, and what the waker wrote
     /// before waking it is visible to the task.
-    pub(crate) fn unpark(&self) -> bool {
+    pub(crate) fn unpark(&self) -> TransitionToRunnable {
         let mut state = PARKED;
         loop {
-            let (next, enqueue) = match state & STATE {
-                PARKED => (RUNNING, true),
+            let (next, outcome) = match state & STATE {
+                PARKED => (RUNNING, TransitionToRunnable::Enqueue),
                 // Leaves a permit, or re-publishes the pending one.
-                RUNNING => (state | NOTIFIED, false),
-                _ => return false, // finished: nothing to wake
+                RUNNING => (state | NOTIFIED, TransitionToRunnable::Permit),
+                _ => return TransitionToRunnable::Done,
             };
             // Release: pairs with the Acquire in `take_permit` and `parked`.
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return enqueue,
+                Ok(_) => return outcome,
                 Err(actual) => state = actual,
             }
         }
@@ -394,7 +482,7 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         if self.info.slot.load(Ordering::Relaxed) != NO_SLOT {
-            crate::worker::unregister(self); // abandoned: it never finished
+            crate::context::unregister(self); // abandoned: it never finished
         }
         // The last reference is gone: nobody can wake this task any more. Whatever
         // holds user code goes under `drop_caught`, as this may run on any runtime

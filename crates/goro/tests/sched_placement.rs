@@ -3,7 +3,7 @@
 //! one. (That thieves leave a spawner's newest coroutine alone for a moment is a unit
 //! test in goro-sched's worker.rs.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 /// The tests need both workers to themselves: what runs on a worker decides where
@@ -20,59 +20,27 @@ fn worker() -> usize {
     goro_sched::current_worker().expect("on a worker")
 }
 
-/// Starts `body` on the other worker than `busy`'s (retrying from the main thread, where
-/// a spawn may start on either), and returns its result.
-fn on_other_worker<T: Send + 'static>(
-    busy: usize,
-    body: impl Fn() -> T + Send + Sync + 'static,
-) -> T {
-    let body = Arc::new(body);
-    for _ in 0..1000 {
-        let body = body.clone();
-        let ran = goro::go!(move || (worker() != busy).then(|| body()))
-            .join()
-            .unwrap();
-        if let Some(result) = ran {
-            return result;
-        }
-    }
-    panic!("no spawn started on the worker other than {busy}");
-}
-
-/// A coroutine that keeps worker `.0` busy with short turns (it yields: a worker with
-/// its own work never steals), until dropped.
-struct Busy(usize, Arc<AtomicBool>, Option<goro::JoinHandle<()>>);
-
-impl Busy {
-    fn start() -> Busy {
+#[test]
+fn a_burst_on_one_worker_is_shared_with_a_busy_one() {
+    let _alone = two_workers();
+    let (on_busy, spawner) = goro::go!(|| {
+        let spawner = worker();
+        // Worker B: busy yielding, so it never steals (a worker with its own work does
+        // not). This coroutine keeps its own worker meanwhile, so B is the other one.
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = goro::chan::bounded(1);
-        let flag = stop.clone();
-        let handle = goro::go!(move || {
-            tx.send(worker()).unwrap();
+        let b = Arc::new(AtomicUsize::new(usize::MAX));
+        let (flag, at) = (stop.clone(), b.clone());
+        let busy = goro::go!(move || {
+            at.store(worker(), Ordering::Relaxed);
             while !flag.load(Ordering::Relaxed) {
                 goro::yield_now();
             }
         });
-        Busy(rx.recv().unwrap(), stop, Some(handle))
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.1.store(true, Ordering::Relaxed);
-        self.2.take().unwrap().join().unwrap();
-    }
-}
-
-#[test]
-fn a_burst_on_one_worker_is_shared_with_a_busy_one() {
-    let _alone = two_workers();
-    // Worker B is busy yielding, so it never steals; before placement, all 64 started
-    // on the spawner's worker.
-    let busy = Busy::start();
-    let b = busy.0;
-    let homes = on_other_worker(b, move || {
+        while b.load(Ordering::Relaxed) == usize::MAX {
+            std::hint::spin_loop();
+        }
+        let b = b.load(Ordering::Relaxed);
+        // The burst: before placement, all 64 started on the spawner's worker.
         let homes = Arc::new(Mutex::new(Vec::new()));
         let wg = goro::sync::WaitGroup::new();
         let (release, parked) = goro::chan::bounded::<()>(0);
@@ -93,12 +61,19 @@ fn a_burst_on_one_worker_is_shared_with_a_busy_one() {
         for c in children {
             c.join().unwrap();
         }
-        let homes = homes.lock().unwrap();
-        homes.iter().filter(|&&h| h == b).count()
-    });
-    drop(busy);
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        let on_busy = homes.lock().unwrap().iter().filter(|&&h| h == b).count();
+        (on_busy, (spawner, b))
+    })
+    .join()
+    .unwrap();
+    assert_ne!(
+        spawner.0, spawner.1,
+        "the busy coroutine started beside the spawner"
+    );
     assert!(
-        (16..=48).contains(&homes),
-        "{homes} of 64 coroutines started on the busy worker; expected about half"
+        (16..=48).contains(&on_busy),
+        "{on_busy} of 64 coroutines started on the busy worker; expected about half"
     );
 }

@@ -1,4 +1,4 @@
-//! The idle protocol of worker.rs ("The hard problem: parking idle workers without
+//! The idle protocol of idle.rs ("The hard problem: parking idle workers without
 //! losing wakeups"), at the level of its atomics: the real worker loop needs threads,
 //! crossbeam's deques and the poller, which loom cannot run. Each step below names the
 //! step of the module docs it mirrors, with the same orderings; keep them in step.
@@ -101,7 +101,7 @@ impl Runtime {
         false
     }
 
-    /// `Local::park_worker`, steps 1-4, then `leave_idle`. `spinning` is set on the way
+    /// `Processor::park_worker`, steps 1-4, then `leave_idle`. `spinning` is set on the way
     /// out if a waker took the worker off the idle list (and so made it a spinner).
     fn park_worker(&self, index: usize, spinning: &mut bool) {
         // 1. Announce.

@@ -9,7 +9,7 @@ use std::sync::Arc as StdArc;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::task::{Output, Pending, Task};
+use crate::task::{Output, Pending, Task, TransitionToParked, TransitionToRunnable};
 
 const BUSY: usize = 0;
 const CLAIMED: usize = 1;
@@ -35,7 +35,7 @@ fn wake(
         // Release, as a select's claim is.
         claim.store(CLAIMED, Ordering::Release);
     }
-    if task.unpark() {
+    if task.unpark() == TransitionToRunnable::Enqueue {
         // A read-modify-write, as a run queue's push is: loom orders plain stores from
         // two threads only by happens-before, and could let the task's swap miss it.
         enqueued.swap(true, Ordering::Release);
@@ -56,7 +56,7 @@ fn wait_for_claim(task: &Task, claim: &AtomicUsize, enqueued: &AtomicBool) {
         }
         // Suspended; the worker finishes the park. A permit that raced the suspend
         // re-queues the task at once.
-        if task.parked() {
+        if task.parked() == TransitionToParked::Notified {
             continue;
         }
         // PARKED: runs again once a waker enqueued it.
@@ -74,7 +74,7 @@ fn a_waker_that_finds_a_permit_pending_is_not_lost() {
     loom::model(|| {
         let task = task();
         // A stale permit, from an earlier wake-up the task has not consumed yet.
-        assert!(!task.unpark());
+        assert_ne!(task.unpark(), TransitionToRunnable::Enqueue);
         let claim = Arc::new(AtomicUsize::new(BUSY));
         let enqueued = Arc::new(AtomicBool::new(false));
         let me = loom::thread::current();
