@@ -44,13 +44,15 @@
 //!    running still loses its child to an idle worker.
 //! 2. *Off a loaded worker.* A worker about to start a G (`run`, via `place`) compares
 //!    its load, homed Gs plus Gs placed on it and not started (`incoming`), with
-//!    another worker's. When it is more than 1.5 times the other's plus `PLACE_SLACK`,
-//!    it hands the G to the other's inbox with its home set (`hand_over`; the inbox
-//!    wakes a sleeper as `send_home` does) and goes on handing Gs over until the two
-//!    loads are even. A placed G starts where it was placed, whatever the loads are by
-//!    then, so it is never handed on twice. Nothing is placed on a worker that has
-//!    unstarted Gs queued itself (thieves are splitting a burst there in contiguous
-//!    pieces, which placing would interleave), on one held by a single resume
+//!    another worker's. When it exceeds the other's by more than `PLACE_SLACK`, it
+//!    hands Gs over to the other's inbox with their home set (`hand_over`; the inbox
+//!    wakes a sleeper as `send_home` does): as many as even the two loads out, counting
+//!    the Gs queued here to start, and at most those, taken in a row, so that a burst
+//!    is cut in two pieces rather than interleaved. A placed G starts where it was
+//!    placed, whatever the loads are by then, so it is never handed on twice. Nothing
+//!    is placed while plain threads' spawns wait in the injector (the workers are
+//!    splitting that burst in batches), on a worker that has unstarted Gs of its own
+//!    queued (thieves are splitting a burst there), on one held by a single resume
 //!    (`held`), or by or onto spare workers.
 //!
 //! Tuned on three shapes, on 2 workers (docs/ARCHITECTURE.md has the figures): TCP
@@ -96,8 +98,8 @@ const POLL_CHECK: u64 = 31;
 const STEAL_ROUNDS: usize = 4;
 /// How long a thief leaves a running worker's `fresh` G alone (Go's `usleep(3)`).
 const FRESH_GRACE: Duration = Duration::from_micros(3);
-/// A worker starts placing unstarted Gs on another when its load is more than 1.5
-/// times the other's plus this, and goes on until the two are even.
+/// A worker places unstarted Gs on another when its load exceeds the other's by more
+/// than this (see "Where a coroutine starts").
 const PLACE_SLACK: usize = 8;
 /// A worker whose tick stayed odd and unchanged while we went through this many rounds
 /// is held by one long resume: nothing is placed on it.
@@ -174,8 +176,9 @@ pub(crate) struct Processor {
     pub(crate) current: Cell<*const Task>,
     /// When this thread's stack cache was last trimmed (idle.rs).
     pub(crate) last_trim: Cell<Option<Instant>>,
-    /// The worker this one is placing unstarted Gs on, until their loads are even.
-    placing: Cell<Option<usize>>,
+    /// The worker this one is placing unstarted Gs on, and how many more of them go
+    /// there (see `place`).
+    placing: Cell<(usize, usize)>,
     /// The worker last considered for placement, its tick, and our `round` when we
     /// first saw that tick (to tell a worker held by one long resume).
     seen: Cell<(usize, u64, u64)>,
@@ -214,7 +217,7 @@ impl Processor {
             streak: Cell::new(0),
             current: Cell::new(ptr::null()),
             last_trim: Cell::new(None),
-            placing: Cell::new(None),
+            placing: Cell::new((0, 0)),
             seen: Cell::new((usize::MAX, 0, 0)),
         }
     }
@@ -317,34 +320,50 @@ impl Processor {
         if workers < 2 || self.index >= workers {
             return None;
         }
+        let (to, left) = self.placing.get();
+        if left > 0 {
+            // Within a run: the next Gs of this burst go there, in a row.
+            if self.held(to) {
+                self.placing.set((to, 0));
+                return None;
+            }
+            self.placing.set((to, left - 1));
+            return Some(to);
+        }
+        if !rt.injector.is_empty() {
+            // Plain threads' spawns wait there: the workers are splitting a burst in
+            // batches (`steal_global`), which placing would interleave.
+            return None;
+        }
         let load = |i: usize| {
             let shared = &rt.workers[i];
             shared.homed.load(Ordering::Relaxed) + shared.incoming.load(Ordering::Relaxed)
         };
-        let placing = self.placing.get();
-        let to = placing.unwrap_or_else(|| {
-            // One other worker at random; with more than two, the less loaded of two.
-            let other = |r: u64| {
-                let i = (r % (workers as u64 - 1)) as usize;
-                if i >= self.index { i + 1 } else { i }
-            };
-            let a = other(self.random());
-            if workers == 2 {
-                return a;
-            }
-            let b = other(self.random());
-            if load(b) < load(a) { b } else { a }
-        });
-        let (mine, theirs) = (load(self.index), load(to));
-        let uneven = match placing {
-            Some(_) => mine > theirs,
-            None => 2 * mine > 3 * theirs + 2 * PLACE_SLACK,
+        // One other worker at random; with more than two, the less loaded of two.
+        let other = |r: u64| {
+            let i = (r % (workers as u64 - 1)) as usize;
+            if i >= self.index { i + 1 } else { i }
         };
-        if !uneven || self.starting(to) || self.held(to) {
-            self.placing.set(None);
+        let mut to = other(self.random());
+        if workers > 2 {
+            let b = other(self.random());
+            if load(b) < load(to) {
+                to = b;
+            }
+        }
+        let (mine, theirs) = (load(self.index), load(to));
+        if mine <= theirs + PLACE_SLACK || self.starting(to) || self.held(to) {
             return None;
         }
-        self.placing.set(Some(to));
+        // Even the two out, counting the Gs queued here to start (this one included):
+        // hand over that many of them, the next ones in a row, so that a burst is cut
+        // once rather than interleaved.
+        let queued = self.deque.len() + 1;
+        let run = ((mine + queued).saturating_sub(theirs) / 2).min(queued);
+        if run == 0 {
+            return None;
+        }
+        self.placing.set((to, run - 1));
         Some(to)
     }
 
