@@ -229,17 +229,17 @@ impl Processor {
     /// Resumes one task until it yields, parks or finishes.
     fn run(&self, task: Arc<Task>) {
         let shared = self.shared();
-        if task.home() == task::NO_HOME && task.pinned {
-            // Not started, and not placed yet: its home is still open.
-            if let Some(to) = self.place() {
-                self.hand_over(to, task);
-                return;
-            }
-        }
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
-            if task.home() == self.index {
+            let home = task.home();
+            if home == task::NO_HOME && task.pinned {
+                // Not placed yet: its home is still open.
+                if let Some(to) = self.place() {
+                    self.hand_over(to, task);
+                    return;
+                }
+            } else if home == self.index {
                 // Placed here by another worker (`hand_over`).
                 shared.incoming.fetch_sub(1, Ordering::Relaxed);
             }
@@ -314,6 +314,7 @@ impl Processor {
     /// Where a G about to start here should start instead, if this worker is loaded
     /// much more than another (see "Where a coroutine starts"). Not on spare workers
     /// (they retire) nor with one worker.
+    #[inline(never)]
     fn place(&self) -> Option<usize> {
         let rt = self.rt;
         let workers = rt.config.workers;
@@ -391,6 +392,7 @@ impl Processor {
 
     /// Gives an unstarted G to worker `to` to start there: its home from now on, even if
     /// the loads have changed by the time it runs.
+    #[inline(never)]
     fn hand_over(&self, to: usize, task: Arc<Task>) {
         let rt = self.rt;
         task.set_home(to);
@@ -479,11 +481,17 @@ impl Processor {
         (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
     }
 
+    /// Moves whatever other threads handed this worker into its home queue. Inline is
+    /// the common case only (an empty inbox, twice a round).
+    #[inline(always)]
     fn drain_inbox(&self) {
-        let inbox = &self.shared().inbox;
-        if inbox.is_empty() {
-            return;
+        if !self.shared().inbox.is_empty() {
+            self.take_inbox();
         }
+    }
+
+    fn take_inbox(&self) {
+        let inbox = &self.shared().inbox;
         loop {
             match inbox.steal() {
                 Steal::Success(task) => {
