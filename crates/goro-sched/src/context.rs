@@ -83,6 +83,7 @@ pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
     if let Some(task) = task {
         // A plain thread.
         rt.spawned_by_threads.fetch_add(1, Ordering::Relaxed);
+        task.set_home(task::THREAD_SPAWNED);
         rt.injector.push(task);
     }
     rt.wake_idle();

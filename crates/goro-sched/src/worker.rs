@@ -49,9 +49,9 @@
 //!    wakes a sleeper as `send_home` does): as many as even the two loads out, counting
 //!    the Gs queued here to start, and at most those, taken in a row, so that a burst
 //!    is cut in two pieces rather than interleaved. A placed G starts where it was
-//!    placed, whatever the loads are by then, so it is never handed on twice. Nothing
-//!    is placed while plain threads' spawns wait in the injector (the workers are
-//!    splitting that burst in batches), on a worker that has unstarted Gs of its own
+//!    placed, whatever the loads are by then, so it is never handed on twice. Gs that
+//!    plain threads spawned are not placed (the workers share them out by taking
+//!    batches from the injector), nor is anything while some wait there; nor on a worker that has unstarted Gs of its own
 //!    queued (thieves are splitting a burst there), on one held by a single resume
 //!    (`held`), or by or onto spare workers.
 //!
