@@ -68,11 +68,12 @@ pub(crate) fn current_worker() -> Option<usize> {
     with_local(|local| local.index)
 }
 
-/// Queues a new task: on this worker's deque (beside its spawner) or the injector.
+/// Queues a new task: in this worker's `fresh` slot (beside its spawner; the one there
+/// before moves to the deque) or the injector.
 pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
     let mut task = Some(task);
     with_local(|local| {
-        local.deque.push(task.take().expect("not yet queued"));
+        local.push_fresh(task.take().expect("not yet queued"));
         let shared = local.shared();
         shared.spawned.store(
             shared.spawned.load(Ordering::Relaxed) + 1,
@@ -82,6 +83,7 @@ pub(crate) fn submit(rt: &'static Runtime, task: Arc<Task>) {
     if let Some(task) = task {
         // A plain thread.
         rt.spawned_by_threads.fetch_add(1, Ordering::Relaxed);
+        task.set_home(task::THREAD_SPAWNED);
         rt.injector.push(task);
     }
     rt.wake_idle();

@@ -21,7 +21,7 @@
 //! consistent operations on both sides:
 //!
 //! Submitting work (`wake_idle`, after `spawn` or after waking a migratable G):
-//! 1. Push the G onto a queue (deque, injector).
+//! 1. Push the G onto a queue (`fresh` slot, deque, injector).
 //! 2. SeqCst fence.
 //! 3. If `nspinning == 0` and `npidle > 0`, CAS `nspinning` 0 -> 1 (one waker wins) and
 //!    wake one idle worker, which starts out spinning.
@@ -32,14 +32,15 @@
 //!    clears the flag, and must never find you listed with the flag not yet set.
 //! 2. If you were spinning, `nspinning -= 1` (SeqCst).
 //! 3. SeqCst fence, then look at every queue again: the injector, every stealable
-//!    deque, your inbox and `next`, your timers. If anything is there, take yourself off
+//!    deque and `fresh` slot, your inbox and `next`, your timers. If anything is there, take yourself off
 //!    the idle list and start over.
 //! 4. Sleep (`thread::park`, with your nearest timer as the timeout) until a waker
 //!    clears `sleeping`.
 //!
 //! Either the submitter's step 3 sees the sleeper (and wakes it) or the sleeper's step 3
 //! sees the work. A G sent to a specific worker's inbox (a started G woken by another
-//! thread) needs that worker: the sender pushes, fences, and unparks it if its
+//! thread, or an unstarted one placed there: worker.rs, "Where a coroutine starts")
+//! needs that worker: the sender pushes, fences, and unparks it if its
 //! `sleeping` flag was set (`send_home`), the same pattern with one sleeper.
 //!
 //! # The poller in the idle path
@@ -163,7 +164,10 @@ impl Runtime {
         if !self.injector.is_empty() {
             return true;
         }
-        (0..self.active()).any(|i| !self.workers[i].stealer.is_empty())
+        (0..self.active()).any(|i| {
+            let shared = &self.workers[i];
+            !shared.stealer.is_empty() || !shared.fresh.load(Ordering::SeqCst).is_null()
+        })
     }
 }
 
@@ -212,6 +216,7 @@ impl Processor {
         let shared = self.shared();
         !shared.inbox.is_empty()
             || !shared.next.load(Ordering::SeqCst).is_null()
+            || !shared.fresh.load(Ordering::SeqCst).is_null()
             || !self.deque.is_empty()
     }
 

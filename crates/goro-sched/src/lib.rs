@@ -547,6 +547,11 @@ pub struct WorkerStats {
     pub steals: u64,
     /// Its pending timers.
     pub timers: usize,
+    /// Coroutines it handed to a less loaded worker before their first run (placement).
+    pub placed: u64,
+    /// Coroutines other threads handed to it: woken elsewhere while homed here, or
+    /// placed here before their first run.
+    pub handed_in: u64,
 }
 
 /// A snapshot of the runtime, or all zeros if it has not started.

@@ -100,6 +100,8 @@ impl Runtime {
                 stealer: deque.stealer(),
                 inbox: Injector::new(),
                 next: AtomicPtr::new(ptr::null_mut()),
+                fresh: AtomicPtr::new(ptr::null_mut()),
+                incoming: AtomicUsize::new(0),
                 sleeping: AtomicBool::new(false),
                 polling: AtomicBool::new(false),
                 thread: Mutex::new(None),
@@ -112,6 +114,8 @@ impl Runtime {
                 running: AtomicBool::new(false),
                 resumed: AtomicPtr::new(ptr::null_mut()),
                 steals: AtomicU64::new(0),
+                placed: AtomicU64::new(0),
+                handed_in: AtomicU64::new(0),
                 registry: Registry::new(),
                 tid: AtomicI32::new(0),
             }));
@@ -215,6 +219,11 @@ impl Runtime {
                     Steal::Empty => break,
                 }
             }
+        }
+        let fresh = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !fresh.is_null() {
+            // SAFETY: `fresh` holds an `Arc::into_raw` pointer; we took it out.
+            self.injector.push(unsafe { Arc::from_raw(fresh) });
         }
         if self.config.allow_migration {
             let next = shared.next.swap(ptr::null_mut(), Ordering::AcqRel);
@@ -395,12 +404,15 @@ impl Runtime {
                 queued: shared.stealer.len()
                     + shared.inbox.len()
                     + shared.home_len.load(Ordering::Relaxed)
-                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null()),
+                    + usize::from(!shared.next.load(Ordering::Relaxed).is_null())
+                    + usize::from(!shared.fresh.load(Ordering::Relaxed).is_null()),
                 homed: shared.homed.load(Ordering::Relaxed),
                 spawned: shared.spawned.load(Ordering::Relaxed),
                 finished: shared.finished.load(Ordering::Relaxed),
                 resumes: shared.tick.load(Ordering::Relaxed) / 2,
                 steals: shared.steals.load(Ordering::Relaxed),
+                placed: shared.placed.load(Ordering::Relaxed),
+                handed_in: shared.handed_in.load(Ordering::Relaxed),
                 timers: shared.timers.len(),
             };
             spawned += w.spawned;

@@ -77,12 +77,17 @@ const NOTIFIED: u8 = 4;
 
 /// `home` of a task that has not started yet.
 pub(crate) const NO_HOME: usize = usize::MAX;
+/// `home` of a task a plain thread spawned, not started yet: the workers share such
+/// tasks out by taking batches from the injector, and do not place them (worker.rs,
+/// "Where a coroutine starts").
+pub(crate) const THREAD_SPAWNED: usize = usize::MAX - 1;
 
 pub(crate) struct Task {
     state: AtomicU8,
     /// Kept on its home thread even when the runtime allows migration.
     pub(crate) pinned: bool,
-    /// Index of the worker it first ran on, or NO_HOME.
+    /// Index of the worker it first ran on (or was placed on), or NO_HOME or
+    /// THREAD_SPAWNED before that.
     home: AtomicUsize,
     body: UnsafeCell<Body>,
     join: Mutex<Join>,

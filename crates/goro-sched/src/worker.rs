@@ -17,10 +17,11 @@
 //!    times in a row, so the pair cannot starve the rest of the queue.
 //! 2. `home`: Gs that have started here (their home) and are runnable again. Only this
 //!    worker may run them; other threads hand them over through `inbox`.
-//! 3. `deque`: Gs that have not started yet (crossbeam-deque, Chase-Lev). Any worker
+//! 3. `fresh`: the G last spawned here, not started yet (Go's `runnext` for a new G).
+//!    It runs right after `next`, sharing its streak. See "Where a coroutine starts".
+//! 4. `deque`: Gs that have not started yet (crossbeam-deque, Chase-Lev). Any worker
 //!    may steal from it, half at a time, as Go's `runqsteal` does.
-//!
-//! 4. `yielded`: started Gs that called `yield_now`. They run after everything above
+//! 5. `yielded`: started Gs that called `yield_now`. They run after everything above
 //!    and the injector, as Go's `Gosched` puts a G behind the run queue, so a yield
 //!    lets not-yet-started siblings run too.
 //!
@@ -30,6 +31,34 @@
 //! With `allow_migration`, a started G is no longer tied to its home: a yielding or
 //! re-queued G goes to the stealable deque, and a woken one goes to the waker's `next`
 //! (or the injector when woken by a plain thread). Pinned Gs still go home.
+//!
+//! # Where a coroutine starts
+//!
+//! A G's first worker is its home for life (unless migration is allowed), so where it
+//! starts decides where it runs. Until its first resume a G may still go anywhere:
+//! 1. *Beside its spawner.* A spawn goes to the spawner's `fresh` slot; the G there
+//!    before moves to the deque. A spawner that waits for its child right away (a
+//!    join, a channel exchange) keeps the pair on one worker. Thieves take `fresh`
+//!    last, and from a worker that is running a coroutine only after `FRESH_GRACE`
+//!    (Go's `runqgrab` sleeps 3 us before it takes `runnext`), so a spawner that keeps
+//!    running still loses its child to an idle worker.
+//! 2. *Off a loaded worker.* A worker about to start a G (`run`, via `place`) compares
+//!    its load, homed Gs plus Gs placed on it and not started (`incoming`), with
+//!    another worker's. When it exceeds the other's by more than `PLACE_SLACK`, it
+//!    hands Gs over to the other's inbox with their home set (`hand_over`; the inbox
+//!    wakes a sleeper as `send_home` does): as many as even the two loads out, counting
+//!    the Gs queued here to start, and at most those, taken in a row, so that a burst
+//!    is cut in two pieces rather than interleaved. A placed G starts where it was
+//!    placed, whatever the loads are by then, so it is never handed on twice. Gs that
+//!    plain threads spawned are not placed (the workers share them out by taking
+//!    batches from the injector), nor is anything while some wait there; nor on a worker that has unstarted Gs of its own
+//!    queued (thieves are splitting a burst there), on one held by a single resume
+//!    (`held`), or by or onto spare workers.
+//!
+//! Tuned on three shapes, on 2 workers (docs/ARCHITECTURE.md has the figures): TCP
+//! echo, 128 coroutines each serving a connection, wants them split evenly; a ring of
+//! 503 coroutines passing one token wants them on one worker or in few contiguous
+//! pieces; a ping-pong pair wants one worker.
 //!
 //! # Elsewhere
 //!
@@ -42,7 +71,7 @@ use std::collections::VecDeque;
 use std::ptr;
 use std::sync::Arc;
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
@@ -67,6 +96,14 @@ const TIMER_CHECK: u64 = 8;
 const POLL_CHECK: u64 = 31;
 /// Rounds of stealing attempts before a spinning worker gives up.
 const STEAL_ROUNDS: usize = 4;
+/// How long a thief leaves a running worker's `fresh` G alone (Go's `usleep(3)`).
+const FRESH_GRACE: Duration = Duration::from_micros(3);
+/// A worker places unstarted Gs on another when its load exceeds the other's by more
+/// than this (see "Where a coroutine starts").
+const PLACE_SLACK: usize = 8;
+/// A worker whose tick stayed odd and unchanged while we went through this many rounds
+/// is held by one long resume: nothing is placed on it.
+const PLACE_STUCK_ROUNDS: u64 = 64;
 
 /// What other threads may see and touch of a worker.
 pub(crate) struct Shared {
@@ -74,6 +111,11 @@ pub(crate) struct Shared {
     pub(crate) inbox: Injector<Arc<Task>>,
     /// `Arc::into_raw` of the G to run next, or null.
     pub(crate) next: AtomicPtr<Task>,
+    /// `Arc::into_raw` of the G last spawned here, not started yet, or null (see
+    /// "Where a coroutine starts").
+    pub(crate) fresh: AtomicPtr<Task>,
+    /// Unstarted Gs other workers placed here (in `inbox`), not started yet.
+    pub(crate) incoming: AtomicUsize,
     /// Set while the worker is (about to be) asleep; whoever clears it unparks it.
     pub(crate) sleeping: AtomicBool,
     /// Set while the worker owns the poller and may be blocked in `epoll_wait`: whoever
@@ -97,6 +139,11 @@ pub(crate) struct Shared {
     pub(crate) resumed: AtomicPtr<Task>,
     /// Successful steals by this worker, for stats. Owner-only stores.
     pub(crate) steals: AtomicU64,
+    /// Unstarted Gs this worker placed on another, for stats. Owner-only stores.
+    pub(crate) placed: AtomicU64,
+    /// Gs taken from `inbox` (woken by another thread, or placed here), for stats.
+    /// Owner-only stores.
+    pub(crate) handed_in: AtomicU64,
     /// The started, unfinished coroutines homed here, for dumps (dump.rs).
     pub(crate) registry: Registry,
     /// The thread's kernel id (0 before it starts), for the monitor: whether a stuck
@@ -130,6 +177,12 @@ pub(crate) struct Processor {
     pub(crate) current: Cell<*const Task>,
     /// When this thread's stack cache was last trimmed (idle.rs).
     pub(crate) last_trim: Cell<Option<Instant>>,
+    /// The worker this one is placing unstarted Gs on, and how many more of them go
+    /// there (see `place`).
+    placing: Cell<(usize, usize)>,
+    /// The worker last considered for placement, its tick, and our `round` when we
+    /// first saw that tick (to tell a worker held by one long resume).
+    seen: Cell<(usize, u64, u64)>,
 }
 
 pub(crate) fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) {
@@ -138,19 +191,7 @@ pub(crate) fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<T
     shared
         .tid
         .store(crate::spare::thread_id(), Ordering::Relaxed);
-    let local = Processor {
-        index,
-        rt,
-        deque,
-        home: RefCell::new(VecDeque::new()),
-        yielded: RefCell::new(VecDeque::new()),
-        round: Cell::new(0),
-        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
-        spinning: Cell::new(false),
-        streak: Cell::new(0),
-        current: Cell::new(ptr::null()),
-        last_trim: Cell::new(None),
-    };
+    let local = Processor::new(rt, index, deque);
     let entered = EnterLocal::new(&local);
     while let Some(task) = local.find_runnable() {
         local.run(task);
@@ -164,6 +205,24 @@ pub(crate) fn worker_main(rt: &'static Runtime, index: usize, deque: Deque<Arc<T
 }
 
 impl Processor {
+    fn new(rt: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) -> Processor {
+        Processor {
+            index,
+            rt,
+            deque,
+            home: RefCell::new(VecDeque::new()),
+            yielded: RefCell::new(VecDeque::new()),
+            round: Cell::new(0),
+            rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1)),
+            spinning: Cell::new(false),
+            streak: Cell::new(0),
+            current: Cell::new(ptr::null()),
+            last_trim: Cell::new(None),
+            placing: Cell::new((0, 0)),
+            seen: Cell::new((usize::MAX, 0, 0)),
+        }
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
         &self.rt.workers[self.index]
     }
@@ -174,6 +233,17 @@ impl Processor {
         // SAFETY: we popped the task from a run queue; see Task::body.
         let body = unsafe { task.body() };
         if let Body::Pending(_) = body {
+            let home = task.home();
+            if home == task::NO_HOME && task.pinned {
+                // Not placed yet: its home is still open.
+                if let Some(to) = self.place() {
+                    self.hand_over(to, task);
+                    return;
+                }
+            } else if home == self.index {
+                // Placed here by another worker (`hand_over`).
+                shared.incoming.fetch_sub(1, Ordering::Relaxed);
+            }
             match body.build(task.pinned, task.info.name.clone()) {
                 Ok(()) => {
                     task.set_home(self.index);
@@ -244,6 +314,97 @@ impl Processor {
         }
     }
 
+    /// Where a G about to start here should start instead, if this worker is loaded
+    /// much more than another (see "Where a coroutine starts"). Not on spare workers
+    /// (they retire) nor with one worker.
+    #[inline(never)]
+    fn place(&self) -> Option<usize> {
+        let rt = self.rt;
+        let workers = rt.config.workers;
+        if workers < 2 || self.index >= workers {
+            return None;
+        }
+        let (to, left) = self.placing.get();
+        if left > 0 {
+            // Within a run: the next Gs of this burst go there, in a row.
+            if self.held(to) {
+                self.placing.set((to, 0));
+                return None;
+            }
+            self.placing.set((to, left - 1));
+            return Some(to);
+        }
+        if !rt.injector.is_empty() {
+            // Plain threads' spawns wait there: the workers are splitting a burst in
+            // batches (`steal_global`), which placing would interleave.
+            return None;
+        }
+        let load = |i: usize| {
+            let shared = &rt.workers[i];
+            shared.homed.load(Ordering::Relaxed) + shared.incoming.load(Ordering::Relaxed)
+        };
+        // One other worker at random; with more than two, the less loaded of two.
+        let other = |r: u64| {
+            let i = (r % (workers as u64 - 1)) as usize;
+            if i >= self.index { i + 1 } else { i }
+        };
+        let mut to = other(self.random());
+        if workers > 2 {
+            let b = other(self.random());
+            if load(b) < load(to) {
+                to = b;
+            }
+        }
+        let (mine, theirs) = (load(self.index), load(to));
+        if mine <= theirs + PLACE_SLACK || self.starting(to) || self.held(to) {
+            return None;
+        }
+        // Even the two out, counting the Gs queued here to start (this one included):
+        // hand over that many of them, the next ones in a row, so that a burst is cut
+        // once rather than interleaved.
+        let queued = self.deque.len() + 1;
+        let run = ((mine + queued).saturating_sub(theirs) / 2).min(queued);
+        if run == 0 {
+            return None;
+        }
+        self.placing.set((to, run - 1));
+        Some(to)
+    }
+
+    /// Whether worker `index` has unstarted Gs of its own queued: it is starting a
+    /// burst of them, which thieves split in contiguous pieces, and placing on it too
+    /// would interleave the pieces.
+    fn starting(&self, index: usize) -> bool {
+        let shared = &self.rt.workers[index];
+        !shared.stealer.is_empty() || !shared.fresh.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Whether worker `index` has been in one resume while this worker went through
+    /// `PLACE_STUCK_ROUNDS` rounds: then it may be held by a long coroutine (the
+    /// monitor's business), and a G placed there would wait for it.
+    fn held(&self, index: usize) -> bool {
+        let tick = self.rt.workers[index].tick.load(Ordering::Relaxed);
+        let round = self.round.get();
+        let (seen_index, seen_tick, seen_round) = self.seen.get();
+        if (index, tick) != (seen_index, seen_tick) {
+            self.seen.set((index, tick, round));
+            return false;
+        }
+        tick % 2 == 1 && round.wrapping_sub(seen_round) >= PLACE_STUCK_ROUNDS
+    }
+
+    /// Gives an unstarted G to worker `to` to start there: its home from now on, even if
+    /// the loads have changed by the time it runs.
+    #[inline(never)]
+    fn hand_over(&self, to: usize, task: Arc<Task>) {
+        let rt = self.rt;
+        task.set_home(to);
+        rt.workers[to].incoming.fetch_add(1, Ordering::Relaxed);
+        let placed = &self.shared().placed;
+        placed.store(placed.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        rt.send_home(to, task);
+    }
+
     fn count_finished(&self) {
         let shared = self.shared();
         shared.finished.store(
@@ -300,14 +461,47 @@ impl Processor {
         (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
     }
 
-    fn drain_inbox(&self) {
-        let inbox = &self.shared().inbox;
-        if inbox.is_empty() {
-            return;
+    /// `task`, just spawned here, runs soon here; the one spawned before it moves to
+    /// the deque, where any worker may steal it.
+    pub(crate) fn push_fresh(&self, task: Arc<Task>) {
+        let old = self
+            .shared()
+            .fresh
+            .swap(Arc::into_raw(task).cast_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `fresh` only ever holds `Arc::into_raw` pointers; we took this out.
+            self.deque.push(unsafe { Arc::from_raw(old) });
         }
+    }
+
+    fn take_fresh(&self) -> Option<Arc<Task>> {
+        let shared = self.shared();
+        if shared.fresh.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let ptr = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `push_fresh`.
+        (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
+    }
+
+    /// Moves whatever other threads handed this worker into its home queue. Inline is
+    /// the common case only (an empty inbox, twice a round).
+    #[inline(always)]
+    fn drain_inbox(&self) {
+        if !self.shared().inbox.is_empty() {
+            self.take_inbox();
+        }
+    }
+
+    fn take_inbox(&self) {
+        let inbox = &self.shared().inbox;
         loop {
             match inbox.steal() {
-                Steal::Success(task) => self.push_home(task),
+                Steal::Success(task) => {
+                    let handed_in = &self.shared().handed_in;
+                    handed_in.store(handed_in.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    self.push_home(task);
+                }
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
@@ -379,6 +573,15 @@ impl Processor {
                     return Some(task);
                 }
                 self.push_runnable(task);
+            } else if let Some(task) = self.take_fresh() {
+                // A spawn is a hand-off like a wakeup: it shares `next`'s streak, so a
+                // chain of coroutines that each spawn the next cannot starve `home`.
+                let streak = self.streak.get() + 1;
+                if streak <= NEXT_STREAK {
+                    self.streak.set(streak);
+                    return Some(task);
+                }
+                self.deque.push(task);
             }
             self.streak.set(0);
             if let Some(task) = self.pop_home() {
@@ -438,23 +641,27 @@ impl Processor {
             self.spinning.set(true);
             rt.nspinning.fetch_add(1, Ordering::SeqCst);
         }
-        for _ in 0..STEAL_ROUNDS {
+        for round in 0..STEAL_ROUNDS {
             let start = self.random() as usize;
             for i in 0..active {
                 let victim = (start + i) % active;
                 if victim == self.index {
                     continue;
                 }
-                loop {
+                let stolen = loop {
                     match rt.workers[victim].stealer.steal_batch_and_pop(&self.deque) {
-                        Steal::Success(task) => {
-                            let steals = &self.shared().steals;
-                            steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                            return Some(task);
-                        }
+                        Steal::Success(task) => break Some(task),
                         Steal::Retry => continue,
-                        Steal::Empty => break,
+                        Steal::Empty if round + 1 == STEAL_ROUNDS => {
+                            break self.steal_fresh(&rt.workers[victim]);
+                        }
+                        Steal::Empty => break None,
                     }
+                };
+                if let Some(task) = stolen {
+                    let steals = &self.shared().steals;
+                    steals.store(steals.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    return Some(task);
                 }
             }
             if let Some(task) = self.steal_global() {
@@ -468,6 +675,27 @@ impl Processor {
             std::hint::spin_loop();
         }
         None
+    }
+
+    /// Takes `victim`'s `fresh` G, if it has one. If the victim is running a coroutine,
+    /// first gives it `FRESH_GRACE` to get to the G itself: its spawner has often just
+    /// spawned it to talk to it, and is about to park.
+    fn steal_fresh(&self, victim: &Shared) -> Option<Arc<Task>> {
+        if victim.fresh.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        if victim.tick.load(Ordering::Relaxed) % 2 == 1 {
+            let until = Instant::now() + FRESH_GRACE;
+            while Instant::now() < until {
+                if victim.fresh.load(Ordering::Relaxed).is_null() {
+                    return None;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let ptr = victim.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: `fresh` only ever holds `Arc::into_raw` pointers; we took this one out.
+        (!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr) })
     }
 }
 
@@ -515,5 +743,51 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    fn unstarted_task() -> Arc<Task> {
+        let pending = task::Pending {
+            f: Box::new(|| Box::new(()) as task::Output),
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            stack: None,
+        };
+        Task::new(pending, true, None, std::panic::Location::caller())
+    }
+
+    /// A thief takes a running worker's `fresh` coroutine only after `FRESH_GRACE` (its
+    /// spawner may be about to wait for it), and an idle worker's at once.
+    #[test]
+    fn a_thief_gives_a_running_workers_fresh_coroutine_a_grace() {
+        let config = Config {
+            workers: 2,
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            allow_migration: false,
+        };
+        // A runtime of its own, never started: this thread plays worker 1.
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config).unwrap()));
+        let deque = rt.deques.lock().unwrap()[1].take().unwrap();
+        let thief = Processor::new(rt, 1, deque);
+        let victim = &rt.workers[0];
+        let fresh = |task: Arc<Task>| {
+            victim
+                .fresh
+                .store(Arc::into_raw(task).cast_mut(), Ordering::Release);
+        };
+
+        fresh(unstarted_task());
+        victim.tick.store(1, Ordering::Relaxed); // resuming a coroutine
+        let start = Instant::now();
+        assert!(thief.steal_fresh(victim).is_some());
+        assert!(
+            start.elapsed() >= FRESH_GRACE,
+            "taken before the grace ran out"
+        );
+        assert!(victim.fresh.load(Ordering::Relaxed).is_null());
+
+        // Between coroutines it takes it without waiting (no time bound asserted).
+        fresh(unstarted_task());
+        victim.tick.store(2, Ordering::Relaxed);
+        assert!(thief.steal_fresh(victim).is_some());
+        assert!(thief.steal_fresh(victim).is_none());
     }
 }
