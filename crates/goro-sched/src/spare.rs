@@ -6,25 +6,28 @@
 //! deque): the coroutines already homed on the stuck worker wait for it whatever else
 //! runs. So a spare helps only if stealable work waits and either
 //! - nobody else would run it soon: every other worker with a thread is asleep (then
-//!   one is woken instead), or itself stuck in a coroutine that is not spawning; or
+//!   one is woken instead), or itself stuck in a coroutine (spawning or not: a worker
+//!   inside a coroutine runs nothing from the queues); or
 //! - the stuck worker's thread is blocked in the kernel (a syscall, a lock): it uses
 //!   no CPU, so a spare takes over a core the configured workers left unused.
 //!
-//! and, in the first case, the stuck worker's thread is really computing in its
-//! coroutine: it had the CPU for a while between the monitor's last looks and spawned
-//! nothing meanwhile (known from the third look of an episode on, 30 ms in). A thread
-//! the kernel left waiting for a core (a loaded machine) is not known to hog anything,
-//! and one more thread would wait for the same cores.
+//! and, in the first case, the stuck worker's thread is really working in its
+//! coroutine: it spawned since the monitor's last look, or it had the CPU for a while
+//! between the monitor's last looks and spawned nothing meanwhile (known from the third
+//! look of an episode on, 30 ms in). A thread the kernel left waiting for a core (a
+//! loaded machine) is not known to hog anything, and one more thread would wait for the
+//! same cores.
 //!
 //! A stuck worker that is still spawning (its coroutine has not returned to the
-//! scheduler, but its `spawned` count moved since the monitor last looked) is not a hog:
-//! it is producing the work that idle workers steal from its deque (each spawn wakes
+//! scheduler, but its `spawned` count moved since the monitor last looked) keeps its
+//! deque: it is producing the work that idle workers steal from it (each spawn wakes
 //! one), as a fan-out does. Moving that work to the global queue or starting spares for
 //! it puts more threads than cores on the machine (every one of them contending for the
 //! spawner's deque and for malloc) and runs no more work than the configured workers
-//! would. Work that waits in the global queue meanwhile (from plain threads, timers, the
-//! poller) is run by the other workers, or with one worker when the spawner parks, as
-//! the spawner's own children are.
+//! would; with one worker its children wait until it parks. The global queue then holds
+//! only other work (from plain threads, timers, the poller): that gets a spare by the
+//! rule above, so a coroutine that spawns now and then in a long computation does not
+//! hold it up.
 
 use std::time::Duration;
 
@@ -110,9 +113,9 @@ impl Watch {
 impl Stuck {
     /// Whether a spare worker would add capacity, given that stealable work waits in
     /// the global queue and no worker is idle or spinning. `others_progress`: some
-    /// other worker with a thread is awake and not stuck, or stuck but spawning.
+    /// other worker with a thread is awake and not stuck.
     pub(crate) fn spare_helps(self, others_progress: bool) -> bool {
-        self.blocked || (self.hogging && !others_progress)
+        self.blocked || ((self.hogging || self.spawning) && !others_progress)
     }
 }
 

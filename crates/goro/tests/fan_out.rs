@@ -95,3 +95,68 @@ fn fan_out_on_1_runs_no_spare_worker() {
 fn fan_out_on_2_runs_no_spare_worker() {
     fan_out(2).unwrap();
 }
+
+/// Two workers, each stuck in a coroutine that computes and spawns now and then, as
+/// `one_worker.rs`'s `a_worker_stuck_computing_and_spawning_does_not_stop_the_rest` on
+/// one: neither is progress for the other (a spawning coroutine runs nothing), so the
+/// coroutines a plain thread spawns meanwhile get a spare worker and finish long before
+/// the two let go.
+#[test]
+fn two_workers_stuck_spawning_do_not_stop_the_rest() {
+    const HOLD: Duration = Duration::from_secs(2);
+    let test = "two_workers_stuck_spawning_do_not_stop_the_rest";
+    let (status, stderr) = match child::in_child(test, &[]) {
+        Ok(out) => out,
+        Err(()) => {
+            goro::runtime::Builder::new().workers(2).init().unwrap();
+            let compute_and_spawn = || {
+                let end = Instant::now() + HOLD;
+                while Instant::now() < end {
+                    let pause = Instant::now() + Duration::from_millis(1);
+                    while Instant::now() < pause {
+                        std::hint::spin_loop();
+                    }
+                    drop(goro::go!(|| ()));
+                }
+            };
+            let started = Arc::new(AtomicUsize::new(0));
+            let s = started.clone();
+            let a = goro::go!(move || {
+                s.fetch_add(1, Ordering::SeqCst);
+                let s2 = s.clone();
+                // Started beside this one; the idle worker steals it.
+                let b = goro::go!(move || {
+                    s2.fetch_add(1, Ordering::SeqCst);
+                    compute_and_spawn();
+                });
+                while s.load(Ordering::SeqCst) < 2 {
+                    std::hint::spin_loop();
+                }
+                compute_and_spawn();
+                b
+            });
+            while started.load(Ordering::SeqCst) < 2 {
+                std::thread::yield_now();
+            }
+            let start = Instant::now();
+            let handles: Vec<_> = (0..100)
+                .map(|_| goro::go!(|| goro::sleep(Duration::from_millis(10))))
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            let took = start.elapsed();
+            a.join().unwrap().join().unwrap();
+            eprintln!("took {} ms", took.as_millis());
+            std::process::exit(0);
+        }
+    };
+    assert_eq!(status.code(), Some(0), "child failed: {stderr}");
+    let ms: u128 = stderr
+        .split("took ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no time in the child's stderr: {stderr}"));
+    assert!(ms < 500, "100 x 10 ms sleeps took {ms} ms: {stderr}");
+}

@@ -99,6 +99,22 @@ fn a_worker_stuck_computing_does_not_stop_the_rest() {
     });
 }
 
+/// Nor does one that computes and spawns now and then: its spawns are no progress while
+/// no other worker is there to run them, so the work that waits gets a spare too.
+#[test]
+fn a_worker_stuck_computing_and_spawning_does_not_stop_the_rest() {
+    others_keep_running(|| {
+        let end = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < end {
+            let pause = Instant::now() + Duration::from_millis(1);
+            while Instant::now() < pause {
+                std::hint::spin_loop();
+            }
+            drop(goro::go!(|| ()));
+        }
+    });
+}
+
 #[test]
 fn goro_blocking_keeps_the_worker_free() {
     others_keep_running(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(1))));
