@@ -19,7 +19,8 @@
 //! same cores.
 //!
 //! A stuck worker that is still spawning (its coroutine has not returned to the
-//! scheduler, but its `spawned` count moved since the monitor last looked) keeps its
+//! scheduler, but its `spawned` count moved since the monitor last looked) and whose
+//! thread is on the CPU (not asleep in the kernel at two looks in a row) keeps its
 //! deque: it is producing the work that idle workers steal from it (each spawn wakes
 //! one), as a fan-out does. Moving that work to the global queue or starting spares for
 //! it puts more threads than cores on the machine (every one of them contending for the
@@ -46,6 +47,11 @@ const HOG_CPU: Duration = Duration::from_millis(1);
 /// computation.
 const HOG_LOOKS: u32 = 2;
 
+/// Looks in a row at which a stuck worker's thread must have been asleep in the kernel
+/// for its spawns to stop counting as a fan-out: two, so that a spawner that met a
+/// contended lock once keeps its deque.
+const ASLEEP_LOOKS: u32 = 2;
+
 /// The monitor's memory of one worker for this module, from the start of a stuck
 /// episode.
 pub(crate) struct Watch {
@@ -53,12 +59,15 @@ pub(crate) struct Watch {
     cpu: Option<u64>,
     /// Looks in a row at which the thread had the CPU for `HOG_CPU` and spawned nothing.
     quiet: u32,
+    /// Looks in a row at which the thread was asleep in the kernel.
+    asleep: u32,
 }
 
 /// What the monitor found at a look at a stuck worker ([`Watch::look`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stuck {
-    /// Its `spawned` count moved since the last look: leave its deque to thieves.
+    /// Its `spawned` count moved since the last look, and its thread was not asleep in
+    /// the kernel at `ASLEEP_LOOKS` looks in a row: leave its deque to thieves.
     pub(crate) spawning: bool,
     /// Its thread is off the CPU in the kernel (or its state is unknown).
     pub(crate) blocked: bool,
@@ -75,6 +84,7 @@ impl Watch {
             spawned: rt.worker_spawned(index),
             cpu: None,
             quiet: 0,
+            asleep: 0,
         }
     }
 
@@ -102,6 +112,12 @@ impl Watch {
         } else {
             self.quiet = 0;
         }
+        self.asleep = if running { 0 } else { self.asleep + 1 };
+        // A spawner that keeps sleeping in the kernel between spawns (a loop that waits
+        // on a `std` channel or lock) is no fan-out at CPU speed: with no thief (one
+        // worker) its children would wait for as long as it loops. Its deque goes to
+        // the global queue, and (blocked) a spare runs it.
+        let spawning = spawning && self.asleep < ASLEEP_LOOKS;
         Stuck {
             spawning,
             blocked: !running,
