@@ -28,7 +28,9 @@
 //! would; with one worker its children wait until it parks. The global queue then holds
 //! only other work (from plain threads, timers, the poller): that gets a spare by the
 //! rule above, so a coroutine that spawns now and then in a long computation does not
-//! hold it up.
+//! hold it up. Unless an earlier look of the episode found the worker not spawning (the
+//! kernel kept it off the CPU, say) and moved its deque to the global queue: then that
+//! may hold its own children, and no spare starts for them while it spawns.
 
 use std::time::Duration;
 
@@ -61,6 +63,9 @@ pub(crate) struct Watch {
     quiet: u32,
     /// Looks in a row at which the thread was asleep in the kernel.
     asleep: u32,
+    /// A look of this episode found it not spawning, so its rescue moved its deque to
+    /// the global queue: that may hold the worker's own children since.
+    gave_deque: bool,
 }
 
 /// What the monitor found at a look at a stuck worker ([`Watch::look`]).
@@ -75,6 +80,9 @@ pub(crate) struct Stuck {
     /// nothing, since each of the last `HOG_LOOKS` looks (so known from the third look
     /// of an episode on, 30 ms in).
     pub(crate) hogging: bool,
+    /// An earlier look of this episode gave its deque away: the global queue may hold
+    /// its own children, which are no reason for a spare while it spawns.
+    pub(crate) gave_deque: bool,
 }
 
 impl Watch {
@@ -85,6 +93,7 @@ impl Watch {
             cpu: None,
             quiet: 0,
             asleep: 0,
+            gave_deque: false,
         }
     }
 
@@ -97,11 +106,14 @@ impl Watch {
     pub(crate) fn look(&mut self, rt: &Runtime, index: usize) -> Stuck {
         let spawning = self.spawning(rt, index);
         self.spawned = rt.worker_spawned(index);
+        let gave_deque = self.gave_deque;
         let Some((state, cpu)) = thread_state(rt.worker_tid(index)) else {
+            self.gave_deque |= !spawning;
             return Stuck {
                 spawning,
                 blocked: true,
                 hogging: false,
+                gave_deque,
             };
         };
         let ran = self.cpu.map(|before| cpu.saturating_sub(before));
@@ -118,10 +130,12 @@ impl Watch {
         // worker) its children would wait for as long as it loops. Its deque goes to
         // the global queue, and (blocked) a spare runs it.
         let spawning = spawning && self.asleep < ASLEEP_LOOKS;
+        self.gave_deque |= !spawning;
         Stuck {
             spawning,
             blocked: !running,
             hogging: self.quiet >= HOG_LOOKS,
+            gave_deque,
         }
     }
 }
@@ -131,7 +145,7 @@ impl Stuck {
     /// the global queue and no worker is idle or spinning. `others_progress`: some
     /// other worker with a thread is awake and not stuck.
     pub(crate) fn spare_helps(self, others_progress: bool) -> bool {
-        self.blocked || ((self.hogging || self.spawning) && !others_progress)
+        self.blocked || ((self.hogging || (self.spawning && !self.gave_deque)) && !others_progress)
     }
 }
 

@@ -13,9 +13,16 @@ mod child;
 /// In the child: spawns detached coroutines from one coroutine for `SPAWN_FOR` (many
 /// times the monitor's 10 ms) or 50,000 of them, each counting down a latch, then waits for them; a plain
 /// thread samples the worker threads meanwhile. Prints the most it saw.
-fn fan_out(workers: usize) -> Result<(), String> {
+/// With `pauses`, the spawner computes for 15 ms without spawning after every 2,000
+/// spawns: the monitor may then find it not spawning at one look and move its deque to
+/// the global queue, which is still no reason for a spare (spare.rs).
+fn fan_out(workers: usize, pauses: bool) -> Result<(), String> {
     const SPAWN_FOR: Duration = Duration::from_millis(400);
-    let test = format!("fan_out_on_{workers}_runs_no_spare_worker");
+    let test = if pauses {
+        format!("fan_out_with_pauses_on_{workers}_runs_no_spare_worker")
+    } else {
+        format!("fan_out_on_{workers}_runs_no_spare_worker")
+    };
     let (status, stderr) = match child::in_child(&test, &[]) {
         Ok(out) => out,
         Err(()) => {
@@ -53,6 +60,12 @@ fn fan_out(workers: usize) -> Result<(), String> {
                         }));
                     }
                     spawned += 100;
+                    if pauses && spawned % 2_000 == 0 {
+                        let end = Instant::now() + Duration::from_millis(15);
+                        while Instant::now() < end {
+                            std::hint::spin_loop();
+                        }
+                    }
                 }
                 if left.fetch_sub(1, Ordering::AcqRel) != 1 {
                     while left.load(Ordering::Acquire) != 0 {
@@ -88,12 +101,17 @@ fn fan_out(workers: usize) -> Result<(), String> {
 
 #[test]
 fn fan_out_on_1_runs_no_spare_worker() {
-    fan_out(1).unwrap();
+    fan_out(1, false).unwrap();
+}
+
+#[test]
+fn fan_out_with_pauses_on_1_runs_no_spare_worker() {
+    fan_out(1, true).unwrap();
 }
 
 #[test]
 fn fan_out_on_2_runs_no_spare_worker() {
-    fan_out(2).unwrap();
+    fan_out(2, false).unwrap();
 }
 
 /// Two workers, each stuck in a coroutine that computes and spawns now and then, as
