@@ -326,7 +326,8 @@ impl<T: 'static> Future for JoinHandle<T> {
 /// spawn (task_cache.rs).
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once, and `self.task` is not used after this.
+        // SAFETY: `drop` runs once, and `self.task` is not used after this (if `retire`
+        // unwinds, the `Arc` it owns is dropped there; the field is never dropped).
         let task = unsafe { std::mem::ManuallyDrop::take(&mut self.task) };
         #[cfg(not(loom))]
         task_cache::retire(task);

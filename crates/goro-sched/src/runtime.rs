@@ -296,7 +296,8 @@ impl Runtime {
                 let end = registry.len().min(start + CHUNK);
                 for &ptr in registry.slots(start, end) {
                     // SAFETY: a pointer in the registry is a live task while we hold the
-                    // lock: it leaves the registry (under this lock) before it is freed.
+                    // lock: it leaves the registry (under this lock) before it is freed or
+                    // its block reused (`Task::clear_for_reuse` checks it is out).
                     if let Some(task) = unsafe { ptr.as_ref() } {
                         f(Some((task, index, tick % 2 == 1 && ptr == resumed)));
                     }
@@ -343,8 +344,18 @@ impl Runtime {
                 }
                 let end = registry.len().min(start + CHUNK);
                 if let Some(&ptr) = registry.slots(start, end).iter().find(|&&p| p == resumed) {
+                    // Checked again under the lock: between the check above and the lock,
+                    // the holder may have finished and its block been reused (task_cache.rs)
+                    // by a task registered here since, at the same address. If so, this
+                    // load sees the tick moved: the worker stored it before it took the
+                    // holder out of its registry, and that happens before the new task
+                    // entered this one, whose lock we hold.
+                    if shared.tick.load(Ordering::Relaxed) != tick {
+                        return None;
+                    }
                     // SAFETY: a pointer in the registry is a live task while we hold the
-                    // lock: it leaves the registry (under this lock) before it is freed.
+                    // lock: it leaves the registry (under this lock) before it is freed or
+                    // its block reused (`Task::clear_for_reuse` checks it is out).
                     let task = unsafe { &*ptr };
                     return f.take().map(|f| f(task));
                 }
@@ -439,5 +450,54 @@ impl Runtime {
             injector: self.injector.len(),
             per_worker,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::task::{self, Task};
+
+    /// The hold lookup names no task if the hold ended while it waited for a registry's
+    /// lock: the task it then finds at the holder's address may be another one, in the
+    /// holder's reused block (task_cache.rs).
+    #[test]
+    fn the_running_task_lookup_gives_up_when_the_hold_ends_under_it() {
+        let config = Config {
+            workers: 1,
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            allow_migration: false,
+        };
+        // A runtime of its own, never started: this thread plays its worker 0.
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime::new(config).unwrap()));
+        rt.active.store(1, Ordering::Release);
+        let pending = task::Pending {
+            f: Box::new(|| Box::new(()) as task::Output),
+            stack_size: goro_stack::DEFAULT_STACK_SIZE,
+            stack: None,
+        };
+        let task = Task::new(pending, true, None, std::panic::Location::caller());
+        let shared = &rt.workers[0];
+        shared.registry.lock().insert(&task);
+        shared
+            .resumed
+            .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
+        shared.tick.store(1, Ordering::Relaxed);
+        assert_eq!(rt.with_running_task(0, 1, |_| ()), Some(()));
+
+        // The monitor checks the tick, then waits for the lock, which "the worker" holds
+        // while it ends the hold (and, in real life, reuses the block for a task it
+        // registers at the same address).
+        let registry = shared.registry.lock();
+        let lookup = std::thread::spawn(move || rt.with_running_task(0, 1, |_| ()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        shared.tick.store(2, Ordering::Relaxed);
+        drop(registry);
+        assert_eq!(
+            lookup.join().unwrap(),
+            None,
+            "named a task after the hold ended"
+        );
+        shared.registry.lock().remove(&task);
     }
 }

@@ -6,25 +6,31 @@
 //! deque): the coroutines already homed on the stuck worker wait for it whatever else
 //! runs. So a spare helps only if stealable work waits and either
 //! - nobody else would run it soon: every other worker with a thread is asleep (then
-//!   one is woken instead), or itself stuck in a coroutine that is not spawning; or
+//!   one is woken instead), or itself stuck in a coroutine (spawning or not: a worker
+//!   inside a coroutine runs nothing from the queues); or
 //! - the stuck worker's thread is blocked in the kernel (a syscall, a lock): it uses
 //!   no CPU, so a spare takes over a core the configured workers left unused.
 //!
-//! and, in the first case, the stuck worker's thread is really computing in its
-//! coroutine: it had the CPU for a while between the monitor's last looks and spawned
-//! nothing meanwhile (known from the third look of an episode on, 30 ms in). A thread
-//! the kernel left waiting for a core (a loaded machine) is not known to hog anything,
-//! and one more thread would wait for the same cores.
+//! and, in the first case, the stuck worker's thread is really working in its
+//! coroutine: it spawned since the monitor's last look, or it had the CPU for a while
+//! between the monitor's last looks and spawned nothing meanwhile (known from the third
+//! look of an episode on, 30 ms in). A thread the kernel left waiting for a core (a
+//! loaded machine) is not known to hog anything, and one more thread would wait for the
+//! same cores.
 //!
 //! A stuck worker that is still spawning (its coroutine has not returned to the
-//! scheduler, but its `spawned` count moved since the monitor last looked) is not a hog:
-//! it is producing the work that idle workers steal from its deque (each spawn wakes
+//! scheduler, but its `spawned` count moved since the monitor last looked) and whose
+//! thread is on the CPU (not asleep in the kernel at two looks in a row) keeps its
+//! deque: it is producing the work that idle workers steal from it (each spawn wakes
 //! one), as a fan-out does. Moving that work to the global queue or starting spares for
 //! it puts more threads than cores on the machine (every one of them contending for the
 //! spawner's deque and for malloc) and runs no more work than the configured workers
-//! would. Work that waits in the global queue meanwhile (from plain threads, timers, the
-//! poller) is run by the other workers, or with one worker when the spawner parks, as
-//! the spawner's own children are.
+//! would; with one worker its children wait until it parks. The global queue then holds
+//! only other work (from plain threads, timers, the poller): that gets a spare by the
+//! rule above, so a coroutine that spawns now and then in a long computation does not
+//! hold it up. Unless an earlier look of the episode found the worker not spawning (the
+//! kernel kept it off the CPU, say) and moved its deque to the global queue: then that
+//! may hold its own children, and no spare starts for them while it spawns.
 
 use std::time::Duration;
 
@@ -43,6 +49,11 @@ const HOG_CPU: Duration = Duration::from_millis(1);
 /// computation.
 const HOG_LOOKS: u32 = 2;
 
+/// Looks in a row at which a stuck worker's thread must have been asleep in the kernel
+/// for its spawns to stop counting as a fan-out: two, so that a spawner that met a
+/// contended lock once keeps its deque.
+const ASLEEP_LOOKS: u32 = 2;
+
 /// The monitor's memory of one worker for this module, from the start of a stuck
 /// episode.
 pub(crate) struct Watch {
@@ -50,12 +61,18 @@ pub(crate) struct Watch {
     cpu: Option<u64>,
     /// Looks in a row at which the thread had the CPU for `HOG_CPU` and spawned nothing.
     quiet: u32,
+    /// Looks in a row at which the thread was asleep in the kernel.
+    asleep: u32,
+    /// A look of this episode found it not spawning, so its rescue moved its deque to
+    /// the global queue: that may hold the worker's own children since.
+    gave_deque: bool,
 }
 
 /// What the monitor found at a look at a stuck worker ([`Watch::look`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stuck {
-    /// Its `spawned` count moved since the last look: leave its deque to thieves.
+    /// Its `spawned` count moved since the last look, and its thread was not asleep in
+    /// the kernel at `ASLEEP_LOOKS` looks in a row: leave its deque to thieves.
     pub(crate) spawning: bool,
     /// Its thread is off the CPU in the kernel (or its state is unknown).
     pub(crate) blocked: bool,
@@ -63,6 +80,9 @@ pub(crate) struct Stuck {
     /// nothing, since each of the last `HOG_LOOKS` looks (so known from the third look
     /// of an episode on, 30 ms in).
     pub(crate) hogging: bool,
+    /// An earlier look of this episode gave its deque away: the global queue may hold
+    /// its own children, which are no reason for a spare while it spawns.
+    pub(crate) gave_deque: bool,
 }
 
 impl Watch {
@@ -72,6 +92,8 @@ impl Watch {
             spawned: rt.worker_spawned(index),
             cpu: None,
             quiet: 0,
+            asleep: 0,
+            gave_deque: false,
         }
     }
 
@@ -84,11 +106,14 @@ impl Watch {
     pub(crate) fn look(&mut self, rt: &Runtime, index: usize) -> Stuck {
         let spawning = self.spawning(rt, index);
         self.spawned = rt.worker_spawned(index);
+        let gave_deque = self.gave_deque;
         let Some((state, cpu)) = thread_state(rt.worker_tid(index)) else {
+            self.gave_deque |= !spawning;
             return Stuck {
                 spawning,
                 blocked: true,
                 hogging: false,
+                gave_deque,
             };
         };
         let ran = self.cpu.map(|before| cpu.saturating_sub(before));
@@ -99,10 +124,18 @@ impl Watch {
         } else {
             self.quiet = 0;
         }
+        self.asleep = if running { 0 } else { self.asleep + 1 };
+        // A spawner that keeps sleeping in the kernel between spawns (a loop that waits
+        // on a `std` channel or lock) is no fan-out at CPU speed: with no thief (one
+        // worker) its children would wait for as long as it loops. Its deque goes to
+        // the global queue, and (blocked) a spare runs it.
+        let spawning = spawning && self.asleep < ASLEEP_LOOKS;
+        self.gave_deque |= !spawning;
         Stuck {
             spawning,
             blocked: !running,
             hogging: self.quiet >= HOG_LOOKS,
+            gave_deque,
         }
     }
 }
@@ -110,9 +143,9 @@ impl Watch {
 impl Stuck {
     /// Whether a spare worker would add capacity, given that stealable work waits in
     /// the global queue and no worker is idle or spinning. `others_progress`: some
-    /// other worker with a thread is awake and not stuck, or stuck but spawning.
+    /// other worker with a thread is awake and not stuck.
     pub(crate) fn spare_helps(self, others_progress: bool) -> bool {
-        self.blocked || (self.hogging && !others_progress)
+        self.blocked || ((self.hogging || (self.spawning && !self.gave_deque)) && !others_progress)
     }
 }
 

@@ -10,8 +10,8 @@
 //!    stealable work (coroutines that have not started, and with migration allowed its
 //!    `next` one) to the global queue; then, if the global queue holds work, wakes an
 //!    idle worker, or starts a spare worker if none is idle or spinning and a spare adds
-//!    capacity (spare.rs: its thread is blocked in the kernel, or it computes while no
-//!    other worker makes progress; not for a worker that is spawning). Work that
+//!    capacity (spare.rs: its thread is blocked in the kernel, or it computes or spawns
+//!    while no other worker makes progress; a spawning worker keeps its deque). Work that
 //!    arrives later in the same episode gets the same treatment on a later round.
 //!    Spare workers retire when they are idle with no coroutine homed on them.
 //!    Coroutines that already started on the stuck worker wait for it: in the default
@@ -104,14 +104,13 @@ fn run(rt: &'static Runtime) {
             }
         }
         for (index, found) in stuck {
-            // Awake and between coroutines, in a short one, or spawning in a long one.
+            // Awake and between coroutines, or in a short one. Not one spawning in a long
+            // one: it runs nothing from the queues either (spare.rs).
             let others_progress = (0..active).any(|other| {
                 let seen = &seen[other];
                 other != index
                     && rt.worker_awake(other)
-                    && (seen.tick % 2 == 0
-                        || now.duration_since(seen.since) < STUCK
-                        || seen.spare.spawning(rt, other))
+                    && (seen.tick % 2 == 0 || now.duration_since(seen.since) < STUCK)
             });
             rt.rescue(index, found, others_progress);
         }

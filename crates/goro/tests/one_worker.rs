@@ -121,6 +121,55 @@ fn a_worker_stuck_computing_does_not_stop_the_rest() {
     });
 }
 
+/// Nor does one that computes and spawns now and then: its spawns are no progress while
+/// no other worker is there to run them, so the work that waits gets a spare too.
+#[test]
+fn a_worker_stuck_computing_and_spawning_does_not_stop_the_rest() {
+    others_keep_running(|| {
+        let end = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < end {
+            let pause = Instant::now() + Duration::from_millis(1);
+            while Instant::now() < pause {
+                std::hint::spin_loop();
+            }
+            drop(goro::go!(|| ()));
+        }
+    });
+}
+
+/// A coroutine that waits in the kernel between spawns (here on a `std` channel, which
+/// blocks the thread, not the coroutine) leaves the CPU to a spare: its children run
+/// while it goes on, rather than when it parks.
+#[test]
+fn children_of_a_worker_stuck_waiting_and_spawning_run() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _alone = one_worker();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let r = ran.clone();
+    let spawner = goro::go!(move || {
+        while rx.recv().is_ok() {
+            let r = r.clone();
+            drop(goro::go!(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+    });
+    let start = Instant::now();
+    // A job every millisecond, until a child has run (or for 2 s).
+    while ran.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(1));
+        tx.send(()).unwrap();
+    }
+    let took = start.elapsed();
+    drop(tx);
+    spawner.join().unwrap();
+    assert!(
+        took < Duration::from_millis(500),
+        "the first child ran after {took:?}"
+    );
+}
+
 #[test]
 fn goro_blocking_keeps_the_worker_free() {
     others_keep_running(|| goro::blocking(|| std::thread::sleep(Duration::from_secs(1))));
