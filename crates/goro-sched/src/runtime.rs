@@ -264,7 +264,9 @@ impl Runtime {
     }
 
     pub(crate) fn worker_ticks(&self, index: usize) -> u64 {
-        self.workers[index].tick.load(Ordering::Relaxed)
+        // Acquire: pairs with the Release store that makes the tick odd, so the task it
+        // resumed (`resumed`, read after this) is the one this tick numbers.
+        self.workers[index].tick.load(Ordering::Acquire)
     }
 
     pub(crate) fn timers(&self, index: usize) -> &Timers {
@@ -326,9 +328,9 @@ impl Runtime {
     ) -> Option<R> {
         const CHUNK: usize = 256;
         let shared = &self.workers[index];
-        // Relaxed: `resumed` is stored before `tick` becomes odd, and `tick` has stayed
-        // at this value for the monitor's threshold; a stale address could only make the
-        // walk find the wrong task or none, and whatever it finds is alive.
+        // The caller read `tick` (odd) with Acquire (`worker_ticks`), which pairs with
+        // the worker's Release store of it after storing `resumed`: this is at least the
+        // address that resume published. Whatever the walk finds is alive in any case.
         let resumed = shared.resumed.load(Ordering::Relaxed).cast_const();
         let active = self.active();
         let mut f = Some(f);

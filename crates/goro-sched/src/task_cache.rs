@@ -42,6 +42,11 @@ thread_local! {
 }
 
 /// A finished task's block to re-initialize: unique (`Arc::get_mut` succeeds on it).
+///
+/// Not inlined, nor is `retire`: they are called from coroutine code, and a thread-local's
+/// address must not be computed once across a suspension in a coroutine that may migrate
+/// (see goro-context's current.rs).
+#[inline(never)]
 pub(crate) fn take() -> Option<Arc<Task>> {
     CACHED
         .try_with(|cached| {
@@ -65,6 +70,7 @@ pub(crate) fn take() -> Option<Arc<Task>> {
 
 /// Drops one reference to a task, keeping its block if it was the last one and the task
 /// is finished with a `()` result (see the module docs); otherwise an ordinary drop.
+#[inline(never)]
 pub(crate) fn retire(mut task: Arc<Task>) {
     // A plain load first: most references dropped are not the last one, and for those
     // `get_mut`'s compare-exchange would be wasted. A count of 1 cannot grow behind our

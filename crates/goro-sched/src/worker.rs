@@ -271,7 +271,8 @@ impl Processor {
             .resumed
             .store(Arc::as_ptr(&task).cast_mut(), Ordering::Relaxed);
         let tick = shared.tick.load(Ordering::Relaxed);
-        shared.tick.store(tick + 1, Ordering::Relaxed);
+        // Release: a monitor that sees the odd tick (Acquire) sees `resumed` too.
+        shared.tick.store(tick + 1, Ordering::Release);
         let outcome = task::resume(coroutine);
         shared.tick.store(tick + 2, Ordering::Relaxed);
         drop(current);
