@@ -211,6 +211,9 @@ impl Runtime {
         others_progress: bool,
     ) {
         let shared = &self.workers[index];
+        // A spawning worker keeps its unstarted children (deque and `fresh`) where
+        // thieves find them: in the global queue they would pass for work nobody runs
+        // and start a spare (spare.rs).
         if !stuck.spawning {
             loop {
                 match shared.stealer.steal() {
@@ -219,11 +222,11 @@ impl Runtime {
                     Steal::Empty => break,
                 }
             }
-        }
-        let fresh = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !fresh.is_null() {
-            // SAFETY: `fresh` holds an `Arc::into_raw` pointer; we took it out.
-            self.injector.push(unsafe { Arc::from_raw(fresh) });
+            let fresh = shared.fresh.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !fresh.is_null() {
+                // SAFETY: `fresh` holds an `Arc::into_raw` pointer; we took it out.
+                self.injector.push(unsafe { Arc::from_raw(fresh) });
+            }
         }
         if self.config.allow_migration {
             let next = shared.next.swap(ptr::null_mut(), Ordering::AcqRel);
