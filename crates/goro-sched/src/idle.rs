@@ -248,12 +248,6 @@ impl Processor {
         //    Each look is a handful of loads; the clock (and with it the timers) is read
         //    every 64th only. One `pause` between looks: it costs ~140 cycles on recent
         //    x86, so a few more would space the looks microseconds apart.
-        //    At each clock read the spinner also yields its CPU (`sched_yield`, a
-        //    syscall that returns at once when nothing else wants the CPU). When the
-        //    machine has more runnable threads than CPUs, the worker whose coroutine
-        //    we wait for may be queued behind us on our own CPU: spinning without
-        //    yielding then holds it off for the whole spin, on every hop of a
-        //    ping-pong between workers.
         let until = Instant::now() + IDLE_SPIN;
         let mut looks = 0u32;
         loop {
@@ -265,7 +259,6 @@ impl Processor {
                 if Instant::now() >= until {
                     break;
                 }
-                thread::yield_now();
             } else if self.has_queued_work() {
                 return AfterIdle::LookAgain;
             }
